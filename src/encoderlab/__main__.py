@@ -1,0 +1,4 @@
+"""`python -m encoderlab` = the `encoderlab` command."""
+from .cli import entry
+
+entry()

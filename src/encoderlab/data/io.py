@@ -1,0 +1,50 @@
+"""Reading user files safely: every failure becomes one DataError line naming the file and place."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import DataError
+
+MAX_FILE_BYTES = 2 * 1024**3  # refuse files that cannot be sane inputs (2 GiB)
+
+
+def read_text(path: str | Path) -> str:
+    """Read a (possibly .gz) UTF-8 file; bad bytes are reported with their offset."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected a file")
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise DataError(f"{p}: file is larger than {MAX_FILE_BYTES // 1024**3} GiB")
+    try:
+        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{p}: cannot read ({exc})") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{p}: not valid UTF-8 at byte {exc.start} (line {line})") from exc
+
+
+def read_json(path: str | Path) -> Any:
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, object) for each non-blank line of a JSON Lines file (.jsonl or .jsonl.gz)."""
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from exc

@@ -1,0 +1,1 @@
+"""Evaluation metrics (offline reimplementations of official scripts)."""

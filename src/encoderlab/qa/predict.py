@@ -1,0 +1,135 @@
+"""Predict answers for many questions (evaluation) and pipeline-style for one (asking).
+
+`predict_examples` runs a QA model over the features of a list of `QAExample`s and returns the
+official-format predictions, n-best lists and SQuAD v2.0 null odds. `QuestionAnswerer` is the
+pipeline-style API: ``QuestionAnswerer("RUN/model")(question=..., context=..., top_k=3)``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.squad import QAExample
+from ..errors import EncoderlabError
+from ..training import DynamicPadCollator, predict_in_order
+from .features import QAFeatureConfig, QAFeatures, make_features
+from .postprocessing import ExamplePrediction, postprocess_qa
+
+
+@dataclass
+class QAPredictionSet:
+    predictions: dict[str, str]                  # id -> answer text ("" = no answer)
+    nbest: dict[str, list[dict]]                 # id -> n-best candidates
+    null_odds: dict[str, float] | None           # v2: id -> null score - best non-null score
+    loss: float | None
+    n_features: int
+    seconds: float
+    details: list[ExamplePrediction] = field(repr=False, default_factory=list)
+
+
+def candidate_dict(c) -> dict[str, Any]:
+    return {"text": c.text, "probability": round(float(c.probability), 6), "start_logit": float(c.start_logit),
+            "end_logit": float(c.end_logit), "start": int(c.start_char), "end": int(c.end_char)}
+
+
+def predict_examples(model, tokenizer, examples: list[QAExample], *, feature_cfg: QAFeatureConfig = QAFeatureConfig(),
+                     features: QAFeatures | None = None, n_best_size: int = 20, max_answer_length: int = 30,
+                     with_null: bool = False, null_threshold: float = 0.0, batch_size: int = 64,
+                     precision: str = "fp32", device=None, accelerator=None, with_loss: bool = False,
+                     show_progress: bool = True) -> QAPredictionSet:
+    start = time.time()
+    if features is None:
+        features = make_features(examples, tokenizer, feature_cfg)
+    device = device or next(model.parameters()).device
+    columns = features.model_inputs(with_labels=with_loss)
+    logits, loss = predict_in_order(model, columns, DynamicPadCollator(tokenizer), batch_size=batch_size,
+                                    device=device, precision=precision, outputs=("start_logits", "end_logits"),
+                                    accelerator=accelerator, show_progress=show_progress, desc="evaluating")
+    offsets = features.padded_offsets(logits["start_logits"].shape[1])
+    preds = postprocess_qa(logits["start_logits"], logits["end_logits"], offsets, features.example_index,
+                           [e.context for e in examples], n_best_size=n_best_size,
+                           max_answer_length=max_answer_length, with_null=with_null,
+                           null_threshold=null_threshold, cls_index=features.cls_index)
+    answers = {e.id: p.answer for e, p in zip(examples, preds)}
+    nbest = {e.id: [candidate_dict(c) for c in p.candidates] for e, p in zip(examples, preds)}
+    null_odds = None
+    if with_null:
+        null_odds = {e.id: (float(p.score_diff) if p.score_diff is not None and np.isfinite(p.score_diff) else 1e9)
+                     for e, p in zip(examples, preds)}
+    return QAPredictionSet(answers, nbest, null_odds, loss, len(features), time.time() - start, preds)
+
+
+class QuestionAnswerer:
+    """Pipeline-style extractive QA over any QA model encoderlab can load.
+
+    >>> qa = QuestionAnswerer("runs/qa/model")
+    >>> qa(question="Who won?", context="... long text ...", top_k=3)
+    [{'answer': 'Denver Broncos', 'score': 0.91, 'start': 177, 'end': 191}, ...]
+
+    Contexts longer than one window are split into overlapping windows and the candidates of all
+    windows are merged. For models fine-tuned on SQuAD v2.0 (recorded in the model's config) the
+    "no answer" option competes too: it appears as ``{'answer': '', ...}`` and every result carries
+    ``no_answer_score``.
+    """
+
+    def __init__(self, model: str | Any = "builtin:minilm-l6", tokenizer: Any = None, *, device: str | None = None,
+                 max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
+                 max_answer_length: int = 30, handle_impossible_answer: bool | None = None,
+                 null_threshold: float | None = None):
+        if isinstance(model, str):
+            from ..models import load_model
+
+            resolved = load_model(model, "qa")
+            model, tokenizer = resolved.model, resolved.tokenizer
+        if tokenizer is None:
+            raise EncoderlabError("QuestionAnswerer needs a tokenizer with a model object")
+        self.model, self.tokenizer = model, tokenizer
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device).eval()
+        self.feature_cfg = QAFeatureConfig(max_seq_length, doc_stride, max_query_length)
+        info = getattr(model.config, "encoderlab", None) or {}
+        self.with_null = (info.get("squad_version") == "2.0") if handle_impossible_answer is None else handle_impossible_answer
+        self.null_threshold = info.get("null_threshold", 0.0) if null_threshold is None else null_threshold
+        self.max_answer_length = max_answer_length
+
+    def __call__(self, question: str | list[str], context: str | list[str], top_k: int = 1):
+        single = isinstance(question, str)
+        questions = [question] if single else list(question)
+        contexts = [context] * len(questions) if isinstance(context, str) else list(context)
+        if len(contexts) != len(questions):
+            raise EncoderlabError("give one context, or one context per question")
+        results = self.answer_many(questions, contexts, top_k)
+        return results[0] if single else results
+
+    def answer_many(self, questions: list[str], contexts: list[str], top_k: int = 1) -> list[list[dict]]:
+        if top_k < 1:
+            raise EncoderlabError(f"top_k must be at least 1, not {top_k}")
+        examples = []
+        for i, (q, c) in enumerate(zip(questions, contexts)):
+            if not q or not q.strip():
+                raise EncoderlabError("empty question")
+            if not c or not c.strip():
+                raise EncoderlabError("empty context")
+            examples.append(QAExample(id=str(i), question=q, context=c))
+        out = predict_examples(self.model, self.tokenizer, examples, feature_cfg=self.feature_cfg,
+                               n_best_size=max(20, top_k), max_answer_length=self.max_answer_length,
+                               with_null=self.with_null, null_threshold=self.null_threshold,
+                               batch_size=32, show_progress=False)
+        results = []
+        for p in out.details:
+            null_prob = next((c.probability for c in p.candidates if c.text == "" and c.start_char < 0), 0.0)
+            ranked = [c for c in p.candidates if c.start_char >= 0]
+            if self.with_null and p.answer == "":
+                ranked = [c for c in p.candidates if c.start_char < 0] + ranked
+            rows = [{"answer": c.text, "score": round(float(c.probability), 6),
+                     "start": int(c.start_char) if c.start_char >= 0 else None,
+                     "end": int(c.end_char) if c.start_char >= 0 else None} for c in ranked[:top_k]]
+            if self.with_null:
+                for r in rows:
+                    r["no_answer_score"] = round(float(null_prob), 6)
+            results.append(rows)
+        return results

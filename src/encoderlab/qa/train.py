@@ -1,0 +1,185 @@
+"""`encoderlab train qa`: fine-tune an encoder for extractive QA and write a run directory."""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..data.squad import QADataset, carve_validation, check_disjoint, load_squad, select
+from ..errors import EncoderlabError
+from ..metrics.squad import squad_evaluate
+from ..models import load_model
+from ..runs import RunDir
+from ..training import (DynamicPadCollator, TrainConfig, features_per_second, find_checkpoint, make_trainer,
+                        resolve_precision, save_model)
+from .features import QAFeatureConfig, make_features
+from .predict import predict_examples
+
+QA_METRICS = ("exact", "f1", "loss", "correct", "modified_exact", "HasAns_f1", "NoAns_exact")
+
+
+@dataclass
+class QATrainConfig(TrainConfig):
+    output_dir: str = "runs/qa"
+    train: str = "builtin:squad-sample"        # data spec (see encoderlab.data.squad)
+    eval: str | None = None                     # None: carve validation articles out of `train`
+    split_file: str | None = None               # JSON {part: [article titles]}
+    train_split: str | None = None              # part of split_file for training (e.g. "train")
+    eval_split: str | None = None               # part of split_file for evaluation (e.g. "test")
+    limit: int | None = None                    # first N training questions
+    eval_limit: int | None = None               # first N evaluation questions
+    validation_fraction: float = 0.05           # carve-out by article when `eval` is not given
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_threshold: float = 0.0                 # SQuAD v2.0: answer "" when null - best > threshold
+    on_bad_answer: str = "repair"               # repair | skip | error
+    metric_for_best_model: str | None = "f1"
+
+
+def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tuple[QADataset, QADataset]:
+    full = load_squad(cfg.train, on_bad_answer=cfg.on_bad_answer)
+    if full.report.summary():
+        log(f"{cfg.train}: {full.report.summary()}")
+    train = select(full, split_file=cfg.split_file, part=cfg.train_split)
+    if cfg.eval:
+        evaluation = full if cfg.eval == cfg.train else load_squad(cfg.eval, on_bad_answer=cfg.on_bad_answer)
+        evaluation = select(evaluation, split_file=cfg.split_file, part=cfg.eval_split, limit=cfg.eval_limit)
+    elif cfg.eval_split:
+        evaluation = select(full, split_file=cfg.split_file, part=cfg.eval_split, limit=cfg.eval_limit)
+    else:
+        train, evaluation = carve_validation(train, cfg.validation_fraction, cfg.seed)
+        if cfg.eval_limit:
+            evaluation = select(evaluation, limit=cfg.eval_limit)
+    if cfg.limit:
+        train = select(train, limit=cfg.limit)
+    check_disjoint(train, evaluation)
+    return train, evaluation
+
+
+def model_card(cfg: QATrainConfig, train: QADataset, evaluation: QADataset, metrics: dict, base_source: str) -> str:
+    shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()
+             if k in ("exact", "f1", "total", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_f1",
+                      "modified_exact")}
+    rows = "\n".join(f"| {k} | {v} |" for k, v in shown.items())
+    return f"""---
+library_name: transformers
+pipeline_tag: question-answering
+tags: [encoderlab, extractive-qa, squad]
+base_model: {cfg.model}
+---
+# Extractive QA model fine-tuned with encoderlab
+
+- Base model: `{cfg.model}` ({base_source})
+- Training data: `{cfg.train}`{f" part `{cfg.train_split}`" if cfg.train_split else ""}: {len(train)} questions from {len(train.titles)} articles (SQuAD v{train.version} format)
+- Evaluation data: `{cfg.eval or cfg.train}`{f" part `{cfg.eval_split}`" if cfg.eval_split else ""}: {len(evaluation)} questions from {len(evaluation.titles)} articles
+- Windows: max_seq_length {cfg.max_seq_length}, doc_stride {cfg.doc_stride}, max_query_length {cfg.max_query_length}
+- Training: {cfg.num_train_epochs} epochs (max_steps {cfg.max_steps}), learning_rate {cfg.learning_rate}, batch {cfg.train_batch_size} x {cfg.gradient_accumulation_steps}, warmup_ratio {cfg.warmup_ratio}, weight_decay {cfg.weight_decay}, seed {cfg.seed}
+
+## Evaluation (official SQuAD v{evaluation.version} metric)
+| metric | value |
+|---|---|
+{rows}
+
+## Use
+```python
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+model = AutoModelForQuestionAnswering.from_pretrained("PATH/model")
+tokenizer = AutoTokenizer.from_pretrained("PATH/model")
+
+from encoderlab.qa import QuestionAnswerer   # pipeline-style: top-k answers with confidence
+QuestionAnswerer("PATH/model")(question="...", context="...", top_k=3)
+```
+"""
+
+
+def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = False,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json)."""
+    t_start = time.time()
+    if cfg.metric_for_best_model not in QA_METRICS:
+        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
+    precision = resolve_precision(cfg.precision)
+    train, evaluation = load_qa_data(cfg, log)
+    with_null = train.has_impossible or evaluation.version == "2.0"
+    resolved = load_model(cfg.model, "qa", seed=cfg.seed)
+    model, tok = resolved.model, resolved.tokenizer
+    model.config.encoderlab = {"task": "qa", "squad_version": "2.0" if with_null else "1.1",
+                               "null_threshold": cfg.null_threshold}
+    fcfg = QAFeatureConfig(cfg.max_seq_length, cfg.doc_stride, cfg.max_query_length)
+    limit = getattr(model.config, "max_position_embeddings", 512)
+    if cfg.max_seq_length > limit:
+        raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {limit} positions")
+
+    run = RunDir(cfg.output_dir)
+    checkpoint = find_checkpoint(run) if resume else None
+    if resume and checkpoint is None:
+        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
+    run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
+    try:
+        train_feats = make_features(train.examples, tok, fcfg)
+        eval_feats = make_features(evaluation.examples, tok, fcfg)
+        log(f"train: {len(train)} questions -> {len(train_feats)} features · eval: {len(evaluation)} questions -> "
+            f"{len(eval_feats)} features · model {cfg.model} ({resolved.num_parameters / 1e6:.1f} M parameters) · "
+            f"precision {precision}")
+        import datasets
+
+        cols = train_feats.model_inputs(with_labels=True)
+        cols["length"] = train_feats.lengths.tolist()
+        train_ds = datasets.Dataset.from_dict(cols)
+        gold = evaluation.gold()
+
+        last: dict[str, Any] = {}
+
+        def evaluate(trainer) -> dict[str, Any]:
+            step = trainer.state.global_step
+            if last.get("step") == step:     # e.g. the final evaluation right after the last epoch's
+                return last["metrics"]
+            out = predict_examples(trainer.model, tok, evaluation.examples, features=eval_feats,
+                                   n_best_size=cfg.n_best_size, max_answer_length=cfg.max_answer_length,
+                                   with_null=with_null, null_threshold=cfg.null_threshold,
+                                   batch_size=cfg.eval_batch_size, precision=precision,
+                                   device=trainer.args.device, accelerator=trainer.accelerator, with_loss=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # predictions already apply null_threshold; null odds only add best_* (so no extra threshold)
+                metrics = squad_evaluate(gold, out.predictions, out.null_odds if with_null else None, float("inf"))
+            metrics = {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}
+            last.update(step=step, out=out, metrics=metrics)
+            return metrics
+
+        metric = cfg.metric_for_best_model
+        trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
+                               collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
+                               greater_is_better=metric != "loss")
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        train_seconds = result.metrics.get("train_runtime", 0.0)
+        if trainer.args.load_best_model_at_end:
+            last.clear()                     # the best checkpoint was reloaded: evaluate it afresh
+        final = evaluate(trainer)
+        out = last["out"]
+        if trainer.is_world_process_zero():
+            run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
+                                **{f"eval_{k}": v for k, v in final.items()}})
+            run.write_json("predictions.json", out.predictions)
+            run.write_json("nbest_predictions.json", out.nbest, indent=None)
+            if out.null_odds is not None:
+                run.write_json("null_odds.json", out.null_odds)
+            summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
+                       "train_features": len(train_feats), "train_questions": len(train),
+                       "train_features_per_second": features_per_second(len(train_feats), cfg.num_train_epochs
+                                                                        if cfg.max_steps <= 0 else
+                                                                        trainer.state.epoch or 0, train_seconds),
+                       "eval_features": len(eval_feats), "global_step": trainer.state.global_step,
+                       "wall_seconds": round(time.time() - t_start, 1)}
+            save_model(trainer.model, tok, run, model_card(cfg, train, evaluation, final, resolved.source))
+            run.write_json("metrics.json", summary)   # last: its presence marks a finished run
+            run.finish("completed")
+            return summary
+        return final
+    except BaseException as exc:
+        run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+        raise

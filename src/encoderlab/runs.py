@@ -1,0 +1,140 @@
+"""The run directory: every run is self-describing and every file in it is written atomically.
+
+    RUN/
+      run.json                status (running | completed | failed), timings, versions
+      config.yaml             the full resolved configuration (accepted back by `train --config`)
+      history.jsonl           one JSON object per logged training step and per evaluation
+      metrics.json            final metrics (written last: its presence means the run finished)
+      predictions.json        official SQuAD format {id: answer}
+      nbest_predictions.json  {id: [{text, probability, start_logit, end_logit, ...}]}
+      null_odds.json          SQuAD v2.0: {id: null score - best non-null score}
+      model/                  safetensors weights, config, tokenizer, model card (README.md)
+      checkpoints/            Trainer checkpoints for --resume
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+from .errors import EncoderlabError
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp creates 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def atomic_replace_dir(tmp_dir: Path, final_dir: Path) -> None:
+    """Move a fully written directory into place (replacing an older one)."""
+    if final_dir.exists():
+        old = final_dir.with_name(f".{final_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final_dir, old)
+        os.replace(tmp_dir, final_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp_dir, final_dir)
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- files ------------------------------------------------------------------------------
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def write_json(self, name: str, obj: Any, indent: int | None = 1) -> Path:
+        atomic_write_json(self.path / name, obj, indent)
+        return self.path / name
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+    def write_config(self, config: dict) -> None:
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+    def read_config(self) -> dict:
+        return yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
+
+    def append_history(self, record: dict) -> None:
+        """One JSON line per record; each line is written whole with a single write call."""
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with open(self.path / "history.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def history(self) -> list[dict]:
+        p = self.path / "history.jsonl"
+        if not p.exists():
+            return []
+        return [json.loads(l) for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, config: dict, *, resume: bool = False, overwrite: bool = False) -> None:
+        """Create the directory; refuse to clobber a finished or foreign run unless asked."""
+        if self.path.exists() and any(self.path.iterdir()) and not resume:
+            if not overwrite:
+                raise EncoderlabError(f"{self.path} already exists and is not empty: pass --overwrite, "
+                                      f"--resume, or choose another --output-dir")
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if resume and (self.path / "metrics.json").exists():
+            (self.path / "metrics.json").unlink()  # the run is unfinished again until it completes
+        self.write_config(config)
+        self.write_json("run.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                     "resumed": resume, **environment()})
+
+    def finish(self, status: str = "completed", **extra) -> None:
+        info = self.read_json("run.json") if (self.path / "run.json").exists() else {}
+        info.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
+        self.write_json("run.json", info)
+
+    @property
+    def status(self) -> str:
+        try:
+            return self.read_json("run.json")["status"]
+        except (OSError, KeyError, json.JSONDecodeError):
+            return "unknown"
+
+
+def environment() -> dict:
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {"encoderlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}

@@ -1,0 +1,159 @@
+"""The CLI: real commands end to end, and bad input -> one line, exit 2, no traceback."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from _helpers import REPO, shared_file
+
+from encoderlab.cli import main
+
+PRED_DIR = ("squad-predictions-v1.1",)
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2, err
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+def test_help_exits_zero(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "train" in out and "evaluate" in out and "ask" in out
+
+
+def test_evaluate_official_predictions_json(capsys):
+    data = shared_file("squad-v1.1", "dev-v1.1.json")
+    expected = json.loads(shared_file(*PRED_DIR, "EXPECTED.json").read_text())["scores"]
+    name = "BERT (ensemble) (Google AI Language).json"
+    code, out, err = run(capsys, "evaluate", "--data", str(data), "--predictions", str(shared_file(*PRED_DIR, name)), "--json")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert abs(metrics["exact"] - expected[name]["exact"]) < 1e-9 and abs(metrics["f1"] - expected[name]["f1"]) < 1e-9
+    assert metrics["total"] == 10570 and "HasAns_exact" in metrics
+
+
+def test_evaluate_warns_about_missing_ids(capsys):
+    data = shared_file("squad-v1.1", "dev-v1.1.json")
+    name = "Logistic Regression Baseline (Stanford University).json"
+    code, out, err = run(capsys, "evaluate", "--data", str(data), "--predictions", str(shared_file(*PRED_DIR, name)))
+    assert code == 0 and "warning: 13 of 10570 questions have no prediction; they score 0" in err
+    assert "exact" in out
+
+
+def test_evaluate_v2_with_null_odds(capsys, tmp_path):
+    data = shared_file("squad-v2.0", "dev-v2.0-slice5.json")
+    gold = json.loads(data.read_text())
+    qas = [q for a in gold["data"] for p in a["paragraphs"] for q in p["qas"]]
+    preds = {q["id"]: (q["answers"][0]["text"] if q["answers"] else "") for q in qas}
+    odds = {q["id"]: (-1.0 if q["answers"] else 1.0) for q in qas}
+    (tmp_path / "p.json").write_text(json.dumps(preds))
+    (tmp_path / "n.json").write_text(json.dumps(odds))
+    code, out, err = run(capsys, "evaluate", "--data", str(data), "--predictions", str(tmp_path / "p.json"),
+                         "--na-probs", str(tmp_path / "n.json"), "--json")
+    assert code == 0, err
+    m = json.loads(out)
+    assert m["exact"] == 100.0 and m["NoAns_total"] > 0 and m["best_exact"] == 100.0 and "best_f1_thresh" in m
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("{oops", "malformed JSON at line 1"),
+    ('{"version": "1.1"}', "missing key 'data'"),
+    ('{"data": [{"paragraphs": [{"context": "abc", "qas": [{"id": "1", "question": "", "answers": []}]}]}]}',
+     "empty question"),
+])
+def test_evaluate_bad_data_file(capsys, tmp_path, content, fragment):
+    (tmp_path / "d.json").write_text(content)
+    (tmp_path / "p.json").write_text("{}")
+    code, _, err = run(capsys, "evaluate", "--data", str(tmp_path / "d.json"), "--predictions", str(tmp_path / "p.json"))
+    assert_one_line_error(code, err, fragment, "d.json")
+
+
+def test_evaluate_bad_prediction_file(capsys, tmp_path):
+    (tmp_path / "p.json").write_text('{"56be4db0acb8001400a502ec": ["Denver"]}')
+    code, _, err = run(capsys, "evaluate", "--data", "builtin:squad-sample", "--predictions", str(tmp_path / "p.json"))
+    assert_one_line_error(code, err, "56be4db0acb8001400a502ec", "should be a string")
+
+
+def test_evaluate_needs_model_or_predictions(capsys):
+    code, _, err = run(capsys, "evaluate", "--data", "builtin:squad-sample")
+    assert_one_line_error(code, err, "exactly one of --model or --predictions")
+
+
+def test_train_unknown_model_and_config_errors(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "qa", "--model", "scratch:bert-huge")
+    assert_one_line_error(code, err, "unknown scratch preset 'scratch:bert-huge'" .replace("scratch:bert-huge", "bert-huge"))
+    code, _, err = run(capsys, "train", "qa", "--model", str(tmp_path / "nowhere"))
+    assert_one_line_error(code, err, "does not exist")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning_rat: 0.1\n")
+    code, _, err = run(capsys, "train", "qa", "--config", str(cfg))
+    assert_one_line_error(code, err, "unknown option(s) learning_rat")
+
+
+def test_train_refuses_bin_only_model_dir(capsys, tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    code, _, err = run(capsys, "train", "qa", "--model", str(tmp_path), "--output-dir", str(tmp_path / "run"))
+    assert_one_line_error(code, err, "no .safetensors weights", "pytorch_model.bin")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_from_config_file_and_ask(capsys, tmp_path, tiny_qa_run):
+    run_dir, _ = tiny_qa_run
+    context = "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy."
+    code, out, err = run(capsys, "ask", "--model", str(run_dir / "model"), "--context", context,
+                         "-q", "Who gave their name to Normandy?", "-q", "When?", "--top-k", "2", "--json")
+    assert code == 0, err
+    rows = [json.loads(l) for l in out.strip().splitlines()]
+    assert [r["question"] for r in rows] == ["Who gave their name to Normandy?", "When?"]
+    assert all(len(r["answers"]) == 2 for r in rows)
+    a = rows[0]["answers"][0]
+    assert context[a["start"]:a["end"]] == a["answer"] and 0 <= a["score"] <= 1
+
+
+def test_ask_errors(capsys, tiny_qa_run, tmp_path):
+    run_dir, _ = tiny_qa_run
+    code, _, err = run(capsys, "ask", "--model", str(run_dir / "model"), "--context", "  ", "-q", "Who?")
+    assert_one_line_error(code, err, "empty context")
+    (tmp_path / "bad.txt").write_bytes(b"caf\xe9")
+    code, _, err = run(capsys, "ask", "--model", str(run_dir / "model"), "--context-file", str(tmp_path / "bad.txt"), "-q", "x?")
+    assert_one_line_error(code, err, "not valid UTF-8 at byte 3")
+
+
+def test_ask_interactive_session(capsys, monkeypatch, tiny_qa_run):
+    run_dir, _ = tiny_qa_run
+    lines = "The Eiffel Tower is in Paris, France.\nWhere is the tower?\n:context Rome is in Italy.\nWhere is Rome?\n:quit\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    code, out, err = run(capsys, "ask", "--model", str(run_dir / "model"), "--top-k", "1")
+    assert code == 0, err
+    assert out.count("Q: ") == 2 and "Where is Rome?" in out
+
+
+def test_evaluate_model_on_builtin_sample(capsys, tiny_qa_run, tmp_path):
+    run_dir, _ = tiny_qa_run
+    code, out, err = run(capsys, "evaluate", "--model", str(run_dir / "model"), "--data", "builtin:squad-sample",
+                         "--part", "test", "--limit", "12", "--json", "--save-predictions", str(tmp_path / "p.json"))
+    assert code == 0, err
+    assert json.loads(out)["total"] == 12 and len(json.loads((tmp_path / "p.json").read_text())) == 12
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    exe = REPO / ".venv" / "bin" / "encoderlab"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "encoderlab"]
+    proc = subprocess.run(cmd + ["evaluate", "--data", str(tmp_path / "missing.json"), "--predictions", "x.json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"error: {tmp_path / 'missing.json'}: no such file"

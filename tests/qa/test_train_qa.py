@@ -1,0 +1,86 @@
+"""A tiny scratch model trains, writes a complete run directory, reloads and predicts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from encoderlab.errors import EncoderlabError
+from encoderlab.qa.predict import QuestionAnswerer
+from encoderlab.qa.train import QATrainConfig, train_qa
+from encoderlab.runs import RunDir
+
+
+def test_run_directory_is_complete(tiny_qa_run):
+    out, metrics = tiny_qa_run
+    for name in ("config.yaml", "history.jsonl", "metrics.json", "predictions.json", "nbest_predictions.json",
+                 "run.json", "model/model.safetensors", "model/config.json", "model/tokenizer.json", "model/README.md"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("**/*.tmp")) and not (out / ".model.tmp").exists()
+    assert RunDir(out).status == "completed"
+    assert json.loads((out / "metrics.json").read_text())["total"] == 24 == metrics["total"]
+    preds = json.loads((out / "predictions.json").read_text())
+    assert len(preds) == 24 and all(isinstance(v, str) for v in preds.values())
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["model"] == "scratch:bert-tiny" and config["max_steps"] == 8
+    assert "question-answering" in (out / "model" / "README.md").read_text()
+
+
+def test_history_has_losses_and_em_f1_per_evaluation(tiny_qa_run):
+    out, _ = tiny_qa_run
+    history = RunDir(out).history()
+    steps = [h for h in history if "loss" in h and "eval_exact" not in h]
+    evals = [h for h in history if "eval_exact" in h and not h.get("final")]
+    assert len(steps) >= 3 and all("learning_rate" in h for h in steps)
+    assert [h["step"] for h in evals] == [4, 8]
+    assert all({"eval_loss", "eval_exact", "eval_f1"} <= h.keys() for h in evals)
+    assert history[-1]["final"] is True
+
+
+def test_model_loads_with_transformers_and_answers(tiny_qa_run):
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    out, _ = tiny_qa_run
+    model = AutoModelForQuestionAnswering.from_pretrained(out / "model")
+    tok = AutoTokenizer.from_pretrained(out / "model")
+    assert model.config.encoderlab["squad_version"] == "1.1"
+    qa = QuestionAnswerer(model, tok)
+    context = "Super Bowl 50 was played in Santa Clara. " * 60     # longer than one window
+    answers = qa(question="Where was it played?", context=context, top_k=3)
+    assert len(answers) == 3
+    assert all(context[a["start"]:a["end"]] == a["answer"] for a in answers)
+    assert answers[0]["score"] >= answers[1]["score"] >= answers[2]["score"]
+    batch = QuestionAnswerer(str(out / "model"))(question=["Where?", "What?"], context=context, top_k=1)
+    assert len(batch) == 2 and len(batch[0]) == 1
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    common = dict(model="scratch:bert-tiny", output_dir=str(out), train_split="train", eval_split="test", limit=64,
+                  eval_limit=8, eval_steps=2, logging_steps=1, train_batch_size=8, max_seq_length=96,
+                  doc_stride=32, precision="fp32", max_query_length=24)
+    train_qa(QATrainConfig(max_steps=2, **common), log=lambda m: None)
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    with pytest.raises(EncoderlabError, match="already exists"):
+        train_qa(QATrainConfig(max_steps=4, **common), log=lambda m: None)
+    metrics = train_qa(QATrainConfig(max_steps=4, **common), resume=True, log=lambda m: None)
+    assert metrics["global_step"] == 4
+    logged = [h["step"] for h in RunDir(out).history() if "loss" in h and "eval_exact" not in h]
+    assert 3 in logged and 4 in logged
+
+
+def test_failed_run_does_not_look_finished(tmp_path):
+    out = tmp_path / "run"
+    cfg = QATrainConfig(model="scratch:bert-tiny", output_dir=str(out), train_split="train", eval_split="test",
+                        limit=16, eval_limit=4, max_steps=1, max_seq_length=96, doc_stride=32,
+                        max_query_length=24, precision="fp32", lr_scheduler_type="no-such-schedule")
+    with pytest.raises(Exception):
+        train_qa(cfg, log=lambda m: None)
+    assert not (out / "metrics.json").exists() and not (out / "model").exists()
+    assert RunDir(out).status == "failed"
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(EncoderlabError, match="unknown metric 'bleu'"):
+        train_qa(QATrainConfig(model="scratch:bert-tiny", metric_for_best_model="bleu"), log=lambda m: None)
