@@ -152,27 +152,6 @@ def object_floor(preds, contexts) -> float:
     return elapsed
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip() or "uncommitted"
-    except (OSError, subprocess.CalledProcessError):
-        return "uncommitted"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=10_570)
@@ -219,13 +198,7 @@ def main(argv=None) -> int:
           f"(from ready lists) takes {t_floor:.3f} s")
 
     if not args.no_docs:
-        cmd = "python bench/bench_postprocess.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
-        section = f"""
-## QA post-processing: vectorized vs per-feature loop ({dt.datetime.now().strftime('%Y-%m-%d %H:%M')})
-
-- machine: `{platform.processor() or platform.machine()}` ({cpu_name()}), {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}
-- git commit: `{git_commit()}`
-- command: `{cmd}`
+        append_section("QA post-processing: vectorized vs per-feature loop", f"""
 - input: {len(contexts)} examples, {n_feat} features x L={seq_len}, n_best_size=20, max_answer_length=30, random float32 logits
 
 | implementation | time (s) |
@@ -234,18 +207,9 @@ def main(argv=None) -> int:
 | HF-style per-feature Python n-best loop | {t_loop:.3f} |
 | **speed-up** | **{ratio:.1f}x** |
 
-Top answers differing between the two: {mismatch}.  Of the vectorized time,
-{t_floor:.3f} s is the bare construction of the {n_cands} returned `Candidate`
-objects and their texts (measured separately from ready-made Python lists).
-"""
-        path = REPO / "docs" / "benchmarks.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new_file = not path.exists()
-        with path.open("a", encoding="utf-8") as fh:
-            if new_file:
-                fh.write("# Benchmarks\n")
-            fh.write(section)
-        print(f"appended results to {path.relative_to(REPO)}")
+Top answers differing between the two: {mismatch}. Of the vectorized time, {t_floor:.3f} s is the bare
+construction of the {n_cands} returned `Candidate` objects and their texts.
+""")
     return 0
 
 

@@ -30,6 +30,7 @@ from .runs import RunDir
 class TrainConfig:
     """Options shared by every task. Names follow Transformers' TrainingArguments where they exist."""
     model: str = DEFAULT_MODEL
+    tokenizer: str | None = None             # None: the model's own (scratch presets: see models.py)
     output_dir: str = "runs/run"
     learning_rate: float = 5e-5
     train_batch_size: int = 16
@@ -64,6 +65,13 @@ def cpu_has_fast_bf16() -> bool:
     cpu = torch.cpu
     return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
                 or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun / accelerate launch job, or a plain single process."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def resolve_precision(precision: str) -> str:
@@ -248,7 +256,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
 
 def format_log(step: int, max_steps: int, logs: dict) -> str:
     if any(k.startswith("eval_") for k in logs):
-        shown = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_total"))}
+        hidden = ("_runtime", "_total", "_thresh", "missing", "extra_predictions", "similar", "incorrect")
+        shown = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(hidden)}
         body = " · ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
         return f"eval @ step {step}: {body}"
     if "train_runtime" in logs:

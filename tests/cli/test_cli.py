@@ -157,3 +157,12 @@ def test_console_script_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"error: {tmp_path / 'missing.json'}: no such file"
+
+
+@pytest.mark.slow
+def test_demo_command_runs_end_to_end(capsys, tmp_path):
+    """`encoderlab demo` on a few questions: trains, scores the held-out articles, compares answers."""
+    code, out, err = run(capsys, "demo", "--limit", "48", "--output-dir", str(tmp_path / "demo"))
+    assert code == 0, err
+    assert "Held-out evaluation" in out and "EM" in out and "Base vs fine-tuned" in out
+    assert (tmp_path / "demo" / "metrics.json").is_file() and (tmp_path / "demo" / "model" / "model.safetensors").is_file()

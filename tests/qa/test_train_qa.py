@@ -84,3 +84,52 @@ def test_failed_run_does_not_look_finished(tmp_path):
 def test_unknown_metric_is_refused():
     with pytest.raises(EncoderlabError, match="unknown metric 'bleu'"):
         train_qa(QATrainConfig(model="scratch:bert-tiny", metric_for_best_model="bleu"), log=lambda m: None)
+
+
+def make_v2_file(tmp_path):
+    """The bundled sample in SQuAD v2.0 form: every third question made unanswerable."""
+    from encoderlab.data.squad import builtin_path
+
+    data = json.loads(builtin_path("squad-sample")[0].read_text())
+    data["version"] = "v2.0"
+    for article in data["data"]:
+        for para in article["paragraphs"]:
+            for i, q in enumerate(para["qas"]):
+                q["is_impossible"] = i % 3 == 0
+                if q["is_impossible"]:
+                    q["plausible_answers"], q["answers"] = q["answers"], []
+    path = tmp_path / "sample-v2.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_squad_v2_run_writes_null_odds_and_answers_no_answer(tmp_path):
+    from encoderlab.data.squad import builtin_path
+
+    out = tmp_path / "run"
+    cfg = QATrainConfig(model="scratch:bert-tiny", output_dir=str(out), train=str(make_v2_file(tmp_path)),
+                        split_file=str(builtin_path("squad-sample")[1]), train_split="train", eval_split="test",
+                        limit=48, eval_limit=30, max_steps=3, max_seq_length=96, doc_stride=32,
+                        max_query_length=24, precision="fp32", null_threshold=-1e6)
+    metrics = train_qa(cfg, log=lambda m: None)
+    assert {"HasAns_total", "NoAns_total", "best_f1", "best_f1_thresh"} <= metrics.keys()
+    odds = json.loads((out / "null_odds.json").read_text())
+    preds = json.loads((out / "predictions.json").read_text())
+    assert odds.keys() == preds.keys() and len(odds) == 30
+    assert all(v == "" for v in preds.values())      # a threshold of -1e6 makes "no answer" win everywhere
+    qa = QuestionAnswerer(str(out / "model"))
+    assert qa.with_null and qa.null_threshold == -1e6
+    answers = qa(question="Who?", context="Nobody is here at all today.", top_k=2)
+    assert answers[0]["answer"] == "" and "no_answer_score" in answers[0]
+
+
+def test_early_stopping_keeps_best_model(tmp_path):
+    out = tmp_path / "run"
+    cfg = QATrainConfig(model="scratch:bert-tiny", output_dir=str(out), train_split="train", eval_split="test",
+                        limit=64, eval_limit=8, max_steps=40, eval_steps=1, logging_steps=1, train_batch_size=8,
+                        max_seq_length=96, doc_stride=32, max_query_length=24, precision="fp32",
+                        learning_rate=0.5, early_stopping_patience=1, metric_for_best_model="loss")
+    metrics = train_qa(cfg, log=lambda m: None)
+    evals = [h for h in RunDir(out).history() if "eval_loss" in h and not h.get("final")]
+    assert metrics["global_step"] < 40                       # a learning rate of 0.5 diverges: stopped early
+    assert metrics["loss"] == pytest.approx(min(h["eval_loss"] for h in evals), rel=1e-4)

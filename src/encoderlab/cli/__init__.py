@@ -34,7 +34,7 @@ def fail(message: str) -> None:
     raise EncoderlabError(message)
 
 
-from . import ask, demo, evaluate, models, train  # noqa: E402,F401  (register the commands)
+from . import ask, compare, data, demo, evaluate, inspect, models, plot, train  # noqa: E402,F401  (register the commands)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,9 @@ def ask_cmd(
         context = read_text(context_file)
     if question and not (context and context.strip()):
         fail("empty context: give --context TEXT or --context-file FILE")
+    if model.startswith(("builtin:", "scratch:")):
+        typer.echo(f"note: {model} has no trained QA head, so its answers are arbitrary; fine-tune it first "
+                   f"(encoderlab train qa) and pass RUN/model", err=True)
     qa = QuestionAnswerer(model, max_seq_length=max_seq_length, doc_stride=doc_stride)
     if question:
         for q in question:

@@ -26,8 +26,10 @@ def evaluate_cmd(
     batch_size: int = typer.Option(64, "--batch-size", help="With --model: evaluation batch size."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object (official key names)."),
 ) -> None:
-    """Score predictions with the official SQuAD v1.1 / v2.0 evaluation (EM, F1, HasAns/NoAns,
-    best thresholds) plus correct / similar / incorrect counts and modified EM.
+    """Official SQuAD v1.1 / v2.0 metrics for a prediction file or a model.
+
+    EM, F1, HasAns/NoAns, best no-answer thresholds, plus correct / similar / incorrect counts and
+    modified EM (see docs/metrics.md).
 
     Example: encoderlab evaluate --data dev-v1.1.json --predictions predictions.json --json
     """

