@@ -8,7 +8,7 @@ from typing import Callable
 DEMO_QUESTIONS = 6
 
 
-def run_demo(output_dir: str = "runs/demo", *, epochs: float = 1.0, limit: int | None = None,
+def run_demo(output_dir: str = "runs/demo", *, epochs: float = 2.0, limit: int | None = None,
              model: str = "builtin:minilm-l6", log: Callable[[str], None] = print) -> dict:
     from rich.console import Console
     from rich.table import Table
@@ -33,9 +33,11 @@ def run_demo(output_dir: str = "runs/demo", *, epochs: float = 1.0, limit: int |
 
     console.print("\n[bold]2. Fine-tuning[/] on the training articles (progress below)…")
     cfg = QATrainConfig(model=model, output_dir=output_dir, train="builtin:squad-sample", train_split="train",
-                        eval_split="test", num_train_epochs=epochs, limit=limit, learning_rate=1e-4,
-                        train_batch_size=16, max_seq_length=256, doc_stride=64, warmup_ratio=0.1,
-                        logging_steps=10, seed=42)
+                        eval_split="test", num_train_epochs=epochs, limit=limit,
+                        # small data, few minutes: a high learning rate and small batches (more steps)
+                        # learn far more than the usual 5e-5 x 32 in the same time
+                        learning_rate=4e-4, train_batch_size=8, max_seq_length=256, doc_stride=64,
+                        warmup_ratio=0.1, logging_steps=20, seed=42)
     metrics = train_qa(cfg, overwrite=True, log=log)
 
     console.print(f"\n[bold]3. Held-out evaluation[/] ({metrics['total']} questions, official SQuAD v1.1 metric): "

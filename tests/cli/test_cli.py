@@ -7,26 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from _helpers import REPO, shared_file
+from _helpers import REPO, shared_file, assert_one_line_error, run_cli as run
 
-from encoderlab.cli import main
 
 PRED_DIR = ("squad-predictions-v1.1",)
 
-
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    lines = [l for l in err.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def test_help_exits_zero(capsys):

@@ -1,4 +1,179 @@
-"""The `encoderlab compare` and `encoderlab robustness` commands."""
+"""The `encoderlab compare` and `encoderlab robustness` commands (the work is in encoderlab.analysis)."""
 from __future__ import annotations
 
-from . import app  # noqa: F401
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+
+
+def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, show) -> None:
+    """Write the Markdown file (atomically) if asked, then print JSON or the Rich tables."""
+    if markdown is not None:
+        from ..runs import atomic_write_text
+
+        atomic_write_text(markdown, to_markdown(result))
+    if json_out:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    from rich.console import Console
+
+    console = Console()
+    show(result, console)
+    if markdown is not None:
+        console.print(f"Markdown written to {markdown}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("compare")
+def compare_cmd(
+    model_a: str = typer.Argument(..., metavar="MODEL_A", help="First QA model: RUN/model, a directory or a Hub name."),
+    model_b: str = typer.Argument(..., metavar="MODEL_B", help="Second QA model."),
+    data: str = typer.Option(..., "--data", "-d", help="QA data both models answer: SQuAD .json, .jsonl, builtin:squad-sample or hub:NAME."),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON file mapping part names to article titles, for --part."),
+    part: Optional[str] = typer.Option(None, "--part", help="Only the articles of this part of the split file, e.g. test."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
+    questions: Optional[Path] = typer.Option(None, "--questions", "-q", help="YAML list of {context, question} or {context_file, question} items: show both models' top-k answers side by side."),
+    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="Answers per question of --questions."),
+    examples: int = typer.Option(3, "--examples", min=0, help="Questions shown where only one model is correct (per model)."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the comparison as Markdown to this file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
+    max_seq_length: int = typer.Option(384, "--max-seq-length", help="Window length."),
+    doc_stride: int = typer.Option(128, "--doc-stride", help="Context tokens shared by consecutive windows."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+) -> None:
+    """Compare two QA models on the same questions: correct / similar / incorrect, EM, modified EM, F1.
+
+    Also counts the questions they answer differently, shows a few where only one is correct and, with
+    --questions, both models' top-k answers with confidence side by side.
+
+    Example: encoderlab compare runs/minilm/model runs/bert/model --data dev-v1.1.json --split-file split.json --part test --questions questions.yaml --markdown compare.md
+    """
+    from ..analysis.compare import compare_models, comparison_markdown
+
+    result = compare_models(model_a, model_b, data, split_file=split_file, part=part, limit=limit,
+                            questions=questions, top_k=top_k, examples=examples, max_seq_length=max_seq_length,
+                            doc_stride=doc_stride, batch_size=batch_size)
+    _emit(result, markdown, json_out, comparison_markdown, _show_comparison)
+
+
+def _show_comparison(result: dict, console) -> None:
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from ..analysis.compare import TABLE_COLUMNS, agreement_sentence, answer_cell, fmt_metric
+
+    where = f", part {result['part']}" if result.get("part") else ""
+    table = Table(title=esc(f"{result['questions']} questions of {result['data']}{where} (SQuAD v{result['version']})"))
+    table.add_column("model")
+    for _, header in TABLE_COLUMNS:
+        table.add_column(header, justify="right")
+    for m in result["models"]:
+        table.add_row(esc(m["label"]), *(fmt_metric(k, m[k]) for k, _ in TABLE_COLUMNS))
+    console.print(table)
+    for m in result["models"]:
+        if m["label"] != m["spec"]:
+            console.print(f"  {m['label']} = {m['spec']}", markup=False, highlight=False)
+    console.print(agreement_sentence(result), markup=False, highlight=False)
+    labels = [esc(m["label"]) for m in result["models"]]
+    shown = result["agreement"]["examples"]
+    if shown:
+        ex = Table(title="Questions only one model answers correctly", show_lines=True)
+        for col in ("question", "gold", *labels):
+            ex.add_column(col, overflow="fold")
+        for e in shown:
+            ex.add_row(esc(e["question"]), esc(" / ".join(dict.fromkeys(e["gold"])) or "(no answer)"),
+                       *(f"{esc(t or '(no answer)')} {'[green]✓[/]' if ok else '[red]✗[/]'}"
+                         for t, ok in zip(e["answers"], e["correct"])))
+        console.print(ex)
+    for n, q in enumerate(result.get("asked", []), 1):
+        t = Table(title=esc(f"{n}. {q['question']} (context: {q['context']})"))
+        t.add_column("rank", justify="right")
+        for label in labels:
+            t.add_column(label, overflow="fold")
+        depth = max(len(x) for x in q["answers"])
+        for r in range(depth):
+            t.add_row(str(r + 1), *(esc(answer_cell(x[r] if r < len(x) else None)) for x in q["answers"]))
+        console.print(t)
+
+
+@app.command("robustness")
+def robustness_cmd(
+    model: str = typer.Argument(..., metavar="MODEL", help="A QA model: RUN/model, a directory or a Hub name."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="A version of the questions as NAME=FILE (repeat; at least 2; the first is the reference)."),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON file mapping part names to article titles, for --part."),
+    part: Optional[str] = typer.Option(None, "--part", help="Only these articles (by title) in every version, e.g. test."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions common to all versions (each version is cut after the last of them)."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the report as Markdown to this file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    max_seq_length: int = typer.Option(384, "--max-seq-length", help="Window length."),
+    doc_stride: int = typer.Option(128, "--doc-stride", help="Context tokens shared by consecutive windows."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+) -> None:
+    """Evaluate one QA model on several versions of the same questions (e.g. text vs speech-recognized).
+
+    Reports EM/F1 per version on the questions common to all versions and the drop against the first
+    (reference) version, the same per question type (what/who/when/where/which/why/how/other), the
+    questions only some versions have, and each version's own full-set EM/F1.
+
+    Example: encoderlab robustness runs/minilm/model --data squad=dev-v1.1.json --data spoken=spoken_test-v1.1.json --split-file split.json --part test
+    """
+    from ..analysis.robustness import parse_version, robustness, robustness_markdown
+
+    versions = [parse_version(d) for d in data]
+    result = robustness(model, versions, split_file=split_file, part=part, limit=limit,
+                        max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size)
+    _emit(result, markdown, json_out, robustness_markdown, _show_robustness)
+
+
+def _show_robustness(result: dict, console, max_ids: int = 5) -> None:
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from ..analysis.compare import fmt_metric
+    from ..analysis.robustness import not_in_all_sentence
+
+    ref = result["reference"]
+
+    def drops(r: dict) -> tuple[str, str]:
+        return ("—", "—") if r["name"] == ref else (f"{r['exact_drop']:+.2f}", f"{r['f1_drop']:+.2f}")
+
+    where = f", part {result['part']}" if result.get("part") else ""
+    console.print(f"Robustness of {result['model']} ({result['model_spec']}); reference: {ref}{where}. "
+                  f"Drop = reference − version, in points (positive = worse).", markup=False, highlight=False)
+    t = Table(title=f"Questions common to all versions ({result['common']['questions']})")
+    for col in ("version", "EM", "F1", "EM drop", "F1 drop"):
+        t.add_column(col, justify="left" if col == "version" else "right")
+    for r in result["common"]["results"]:
+        t.add_row(esc(r["name"]), fmt_metric("exact", r["exact"]), fmt_metric("f1", r["f1"]), *drops(r))
+    console.print(t)
+
+    t = Table(title="By question type (common questions)")
+    for col in ("type", "questions", "version", "EM", "F1", "EM drop", "F1 drop"):
+        t.add_column(col, justify="left" if col in ("type", "version") else "right")
+    for group in result["by_type"]:
+        for i, r in enumerate(group["results"]):
+            t.add_row(group["type"] if i == 0 else "", str(group["questions"]) if i == 0 else "", esc(r["name"]),
+                      fmt_metric("exact", r["exact"]), fmt_metric("f1", r["f1"]), *drops(r))
+        t.add_section()
+    console.print(t)
+
+    console.print(not_in_all_sentence(result), markup=False, highlight=False)
+    if result["not_in_all"]["groups"]:
+        t = Table(title="Questions not in every version")
+        for col in ("in", "missing from", "questions", "example ids"):
+            t.add_column(col, justify="right" if col == "questions" else "left", overflow="fold")
+        for g in result["not_in_all"]["groups"]:
+            t.add_row(esc(", ".join(g["in"])), esc(", ".join(g["missing_from"])), str(g["questions"]),
+                      esc(", ".join(g["ids"][:max_ids]) + (" …" if len(g["ids"]) > max_ids else "")))
+        console.print(t)
+
+    t = Table(title="Each version on all its questions")
+    for col in ("version", "data", "questions", "common", "not in all", "EM", "F1"):
+        t.add_column(col, justify="left" if col in ("version", "data") else "right", overflow="fold")
+    for v in result["versions"]:
+        t.add_row(esc(v["name"]), esc(v["data"]), str(v["questions"]), str(v["common"]), str(v["not_in_all"]),
+                  fmt_metric("exact", v["exact"]), fmt_metric("f1", v["f1"]))
+    console.print(t)

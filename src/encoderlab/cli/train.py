@@ -56,6 +56,8 @@ def train_qa_cmd(
     split_file: Optional[Path] = typer.Option(D, "--split-file", help="JSON {part: [article titles]} used by --train-split/--eval-split (builtin data sets bring their own)."),
     train_split: Optional[str] = typer.Option(D, "--train-split", help="Part of the split file to train on, e.g. train."),
     eval_split: Optional[str] = typer.Option(D, "--eval-split", help="Part of the split file to evaluate on, e.g. test."),
+    train_titles: Optional[str] = typer.Option(D, "--train-titles", help="Comma-separated article titles to train on (with or instead of --train-split)."),
+    eval_titles: Optional[str] = typer.Option(D, "--eval-titles", help="Comma-separated article titles to evaluate on."),
     limit: Optional[int] = typer.Option(D, "--limit", help="Train on the first N questions only."),
     eval_limit: Optional[int] = typer.Option(D, "--eval-limit", help="Evaluate on the first N questions only."),
     validation_fraction: Optional[float] = typer.Option(D, "--validation-fraction", help="Share of training articles held out when --eval is not given [0.05]."),
@@ -95,6 +97,9 @@ def train_qa_cmd(
     from ..qa.train import QATrainConfig, train_qa
 
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items()}
+    for key in ("train_titles", "eval_titles"):
+        if given[key] is not None:
+            given[key] = [t.strip() for t in given[key].split(",") if t.strip()]
     cfg = build_config(QATrainConfig, config, given)
     metrics = train_qa(cfg, resume=resume, overwrite=overwrite, log=lambda m: typer.echo(m, err=True))
     _print_final(metrics, cfg.output_dir, json_out)

@@ -27,6 +27,8 @@ class QATrainConfig(TrainConfig):
     split_file: str | None = None               # JSON {part: [article titles]}
     train_split: str | None = None              # part of split_file for training (e.g. "train")
     eval_split: str | None = None               # part of split_file for evaluation (e.g. "test")
+    train_titles: list[str] | None = None       # train on these articles (with or instead of train_split)
+    eval_titles: list[str] | None = None        # evaluate on these articles
     limit: int | None = None                    # first N training questions
     eval_limit: int | None = None               # first N evaluation questions
     validation_fraction: float = 0.05           # carve-out by article when `eval` is not given
@@ -44,12 +46,14 @@ def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tupl
     full = load_squad(cfg.train, on_bad_answer=cfg.on_bad_answer)
     if full.report.summary():
         log(f"{cfg.train}: {full.report.summary()}")
-    train = select(full, split_file=cfg.split_file, part=cfg.train_split)
+    train = select(full, titles=cfg.train_titles, split_file=cfg.split_file, part=cfg.train_split)
     if cfg.eval:
         evaluation = full if cfg.eval == cfg.train else load_squad(cfg.eval, on_bad_answer=cfg.on_bad_answer)
-        evaluation = select(evaluation, split_file=cfg.split_file, part=cfg.eval_split, limit=cfg.eval_limit)
-    elif cfg.eval_split:
-        evaluation = select(full, split_file=cfg.split_file, part=cfg.eval_split, limit=cfg.eval_limit)
+        evaluation = select(evaluation, titles=cfg.eval_titles, split_file=cfg.split_file, part=cfg.eval_split,
+                            limit=cfg.eval_limit)
+    elif cfg.eval_split or cfg.eval_titles:
+        evaluation = select(full, titles=cfg.eval_titles, split_file=cfg.split_file, part=cfg.eval_split,
+                            limit=cfg.eval_limit)
     else:
         train, evaluation = carve_validation(train, cfg.validation_fraction, cfg.seed)
         if cfg.eval_limit:

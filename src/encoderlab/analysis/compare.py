@@ -1,0 +1,312 @@
+"""Compare two extractive-QA models on the same questions (``encoderlab compare``).
+
+Both models predict every selected question of one data set (one :func:`predict_answers` call per
+model, i.e. one ``predict_examples`` run each) and are scored with the official SQuAD metric
+(:func:`encoderlab.metrics.squad.squad_evaluate`). The result is one JSON-ready dict:
+
+* ``models`` — one row per model: ``correct``, ``similar``, ``incorrect``, ``exact`` (EM),
+  ``modified_exact`` (modified EM) and ``f1`` (definitions in docs/metrics.md);
+* ``agreement`` — how many questions the two models answer differently (after SQuAD answer
+  normalization), both / neither / only one of them correct, and a few ``examples`` where exactly
+  one model is correct;
+* ``asked`` (with a questions file) — each model's top-k answers and confidences, side by side.
+
+A questions file is a YAML list of ``{context: TEXT, question: TEXT}`` or
+``{context_file: PATH, question: TEXT}`` items; relative ``context_file`` paths are read from the
+YAML file's folder.
+
+Only QA models are compared for now: a model whose config does not name a ``...ForQuestionAnswering``
+architecture is refused with one line (the classification variant comes with ``train classify``).
+The helpers :func:`load_qa_model`, :func:`predict_answers`, :func:`score` and :func:`subset_gold`
+are shared with :mod:`encoderlab.analysis.robustness`.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..data.squad import QADataset, load_squad, select
+from ..errors import DataError, EncoderlabError
+from ..metrics.squad import GoldSet, normalize_answer, squad_evaluate
+
+__all__ = ["AskedQuestion", "compare_models", "comparison_markdown", "load_qa_model", "model_label",
+           "predict_answers", "read_questions_file", "score", "subset_gold", "TABLE_COLUMNS"]
+
+# The comparison table ("Table 4"): (result key, column header).
+TABLE_COLUMNS = (("correct", "correct"), ("similar", "similar"), ("incorrect", "incorrect"),
+                 ("exact", "EM"), ("modified_exact", "modified EM"), ("f1", "F1"))
+
+
+# --------------------------------------------------------------------------------------------
+# models, prediction and scoring (shared with robustness.py)
+
+def model_label(spec: str) -> str:
+    """A short name for a model spec: the run directory's name for ``RUN/model``, else the spec."""
+    path = Path(spec.rstrip("/"))
+    if path.name == "model" and path.parent.name not in ("", ".", ".."):
+        return path.parent.name
+    return spec
+
+
+def unique_labels(specs: list[str]) -> list[str]:
+    """Short labels; the full specs when those collide; lettered short labels when the specs are equal too."""
+    labels = [model_label(s) for s in specs]
+    if len(set(labels)) == len(labels):
+        return labels
+    if len(set(specs)) == len(specs):
+        return list(specs)
+    return [f"{label} [{chr(ord('A') + i)}]" for i, label in enumerate(labels)]
+
+
+def load_qa_model(spec: str):
+    """Load `spec` with :func:`encoderlab.models.load_model` and refuse models without a QA head."""
+    from ..models import load_model
+
+    resolved = load_model(spec, "qa")
+    architectures = list(getattr(resolved.model.config, "architectures", None) or [])
+    if not any(a.endswith("ForQuestionAnswering") for a in architectures):
+        found = f"its config names {', '.join(architectures)}" if architectures else "its config names no trained head"
+        raise EncoderlabError(f"{spec} is not a question-answering model ({found}); compare and robustness currently "
+                              f"support QA models only (fine-tune one with `encoderlab train qa`)")
+    import torch
+
+    if torch.cuda.is_available():
+        resolved.model.to("cuda")
+    resolved.model.eval()
+    return resolved
+
+
+def predict_answers(resolved, ds: QADataset, *, max_seq_length: int = 384, doc_stride: int = 128,
+                    batch_size: int = 64):
+    """One ``predict_examples`` run of a loaded model over `ds` (as ``evaluate --model`` does it).
+
+    Returns the :class:`~encoderlab.qa.predict.QAPredictionSet`; its ``predictions`` apply the model's
+    SQuAD v2.0 null threshold when the data or the model is v2.0.
+    """
+    from ..qa.features import QAFeatureConfig
+    from ..qa.predict import predict_examples
+
+    info = getattr(resolved.model.config, "encoderlab", None) or {}
+    with_null = ds.version == "2.0" or info.get("squad_version") == "2.0"
+    return predict_examples(resolved.model, resolved.tokenizer, ds.examples,
+                            feature_cfg=QAFeatureConfig(max_seq_length, doc_stride), with_null=with_null,
+                            null_threshold=info.get("null_threshold", 0.0), batch_size=batch_size,
+                            show_progress=sys.stderr.isatty())
+
+
+def subset_gold(gold: GoldSet, ids: Iterable[str]) -> GoldSet:
+    """The gold set restricted to `ids` (same version and question texts)."""
+    ids = list(ids)
+    return GoldSet({i: gold.answers[i] for i in ids}, gold.version, {i: gold.questions.get(i, "") for i in ids})
+
+
+def score(gold: GoldSet, predictions: dict[str, str]) -> dict:
+    """``squad_evaluate`` of `predictions` on `gold` (questions without a prediction score 0, silently)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return squad_evaluate(gold, predictions)
+
+
+def per_question(gold: GoldSet, predictions: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """{id: (EM, F1)} in 0..1 for each gold question, each one scored by ``squad_evaluate`` itself."""
+    out = {}
+    for qid, answers in gold.answers.items():
+        m = score(GoldSet({qid: answers}, gold.version), {qid: predictions[qid]} if qid in predictions else {})
+        out[qid] = (m["exact"] / 100.0, m["f1"] / 100.0)
+    return out
+
+
+def metric_row(metrics: dict) -> dict:
+    """The comparison table's figures (plus ``total``) from a ``squad_evaluate`` result."""
+    return {"total": metrics["total"], **{key: metrics[key] for key, _ in TABLE_COLUMNS}}
+
+
+# --------------------------------------------------------------------------------------------
+# questions file
+
+@dataclass
+class AskedQuestion:
+    question: str
+    context: str
+    source: str        # "inline" or the context file's path as written
+
+
+def read_questions_file(path: str | Path) -> list[AskedQuestion]:
+    """Read and validate a YAML list of {context | context_file, question} items (one-line errors)."""
+    import yaml
+
+    from ..data.io import read_text
+
+    path = Path(path)
+    try:
+        items = yaml.safe_load(read_text(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DataError(f"{path}: malformed YAML{where}: {problem}") from exc
+    shape = "a list of {context: TEXT, question: TEXT} or {context_file: PATH, question: TEXT} items"
+    if not isinstance(items, list):
+        raise DataError(f"{path}: expected {shape}, found {type(items).__name__ if items is not None else 'nothing'}")
+    if not items:
+        raise DataError(f"{path}: no questions (expected {shape})")
+    out = []
+    for n, item in enumerate(items, 1):
+        where = f"{path}: item {n} of {len(items)}"
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: expected a mapping with context (or context_file) and question, "
+                            f"found {type(item).__name__}")
+        unknown = sorted(str(k) for k in item if k not in ("context", "context_file", "question"))
+        if unknown:
+            raise DataError(f"{where}: unknown key(s) {', '.join(unknown)} (expected context or context_file, "
+                            f"and question)")
+        question = item.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise DataError(f"{where}: missing or empty 'question'")
+        if ("context" in item) == ("context_file" in item):
+            raise DataError(f"{where}: give exactly one of 'context' or 'context_file'")
+        if "context" in item:
+            context, source = item["context"], "inline"
+            if not isinstance(context, str):
+                raise DataError(f"{where}: 'context' should be text, found {type(context).__name__}")
+        else:
+            name = item["context_file"]
+            if not isinstance(name, str) or not name.strip():
+                raise DataError(f"{where}: 'context_file' should be a file path")
+            file = Path(name).expanduser()
+            file = file if file.is_absolute() else path.parent / file
+            try:
+                context = read_text(file)
+            except DataError as exc:
+                raise DataError(f"{where}: context_file {exc}") from exc
+            source = name
+        if not context.strip():
+            raise DataError(f"{where}: empty context")
+        out.append(AskedQuestion(question.strip(), context, source))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the comparison
+
+def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | Path | None = None,
+                   part: str | None = None, limit: int | None = None, questions: str | Path | None = None,
+                   top_k: int = 3, examples: int = 3, max_seq_length: int = 384, doc_stride: int = 128,
+                   batch_size: int = 64) -> dict[str, Any]:
+    """Predict the same questions with two QA models and compare them (see the module docstring)."""
+    if top_k < 1:
+        raise EncoderlabError(f"--top-k must be at least 1, not {top_k}")
+    if examples < 0:
+        raise EncoderlabError(f"--examples must be 0 or more, not {examples}")
+    ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
+    asked = read_questions_file(questions) if questions is not None else []
+    specs = [model_a, model_b]
+    models = [load_qa_model(s) for s in specs]          # refuse a non-QA model before predicting anything
+    labels = unique_labels(specs)
+    gold = ds.gold()
+
+    predictions = [predict_answers(m, ds, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                   batch_size=batch_size).predictions for m in models]
+    rows = [{"label": label, "spec": spec, **metric_row(score(gold, p))}
+            for label, spec, p in zip(labels, specs, predictions)]
+
+    scores = [per_question(gold, p) for p in predictions]
+    correct = [{qid for qid, (em, _) in s.items() if em == 1.0} for s in scores]
+    ids = list(gold.answers)
+    differ = sum(1 for q in ids if normalize_answer(predictions[0].get(q, "")) != normalize_answer(predictions[1].get(q, "")))
+    by_id = {e.id: e for e in ds.examples}
+    shown = []
+    for winner in (0, 1):
+        picked = [q for q in ids if q in correct[winner] and q not in correct[1 - winner]][:examples]
+        for q in picked:
+            shown.append({"id": q, "question": by_id[q].question, "gold": gold.answers[q],
+                          "answers": [predictions[0].get(q, ""), predictions[1].get(q, "")],
+                          "correct": [q in correct[0], q in correct[1]],
+                          "f1": [round(scores[0][q][1], 4), round(scores[1][q][1], 4)]})
+    agreement = {"questions": len(ids), "answered_differently": differ,
+                 "both_correct": len(correct[0] & correct[1]),
+                 "neither_correct": sum(1 for q in ids if q not in correct[0] and q not in correct[1]),
+                 "only_correct": [len(correct[0] - correct[1]), len(correct[1] - correct[0])],
+                 "examples": shown}
+
+    result: dict[str, Any] = {"data": str(data), "version": ds.version, "split_file": str(split_file) if split_file else None,
+                              "part": part, "limit": limit, "questions": len(ds), "models": rows,
+                              "agreement": agreement}
+    if asked:
+        from ..qa.predict import QuestionAnswerer
+
+        answers = []
+        for m in models:
+            qa = QuestionAnswerer(m.model, m.tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride)
+            answers.append(qa.answer_many([a.question for a in asked], [a.context for a in asked], top_k))
+        result["top_k"] = top_k
+        result["asked"] = [{"question": a.question, "context": a.source, "answers": [answers[0][i], answers[1][i]]}
+                           for i, a in enumerate(asked)]
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+def md_cell(text: Any) -> str:
+    """Text made safe for one Markdown table cell (pipes escaped, line breaks flattened)."""
+    s = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    return " ".join(s.split()) or " "
+
+
+def md_table(headers: list[str], rows: list[list[Any]], right: Iterable[int] = ()) -> str:
+    right = set(right)
+    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_metric(key: str, value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def answer_cell(answer: dict | None) -> str:
+    if answer is None:
+        return ""
+    text = answer["answer"] if answer["answer"] else "(no answer)"
+    return f"{text} ({100 * answer['score']:.1f}%)"
+
+
+def comparison_markdown(result: dict) -> str:
+    """The comparison as a Markdown document (the same content as the terminal tables)."""
+    labels = [m["label"] for m in result["models"]]
+    where = f" (part `{result['part']}`)" if result.get("part") else ""
+    lines = [f"# Model comparison on `{result['data']}`{where}", "",
+             f"{result['questions']} questions, SQuAD v{result['version']} metric. Models: "
+             + ", ".join(f"**{m['label']}** = `{m['spec']}`" for m in result["models"]) + ".", ""]
+    lines.append(md_table(["model"] + [h for _, h in TABLE_COLUMNS],
+                          [[m["label"]] + [fmt_metric(k, m[k]) for k, _ in TABLE_COLUMNS] for m in result["models"]],
+                          right=range(1, len(TABLE_COLUMNS) + 1)))
+    a = result["agreement"]
+    lines += ["", "## Where the models differ", "", agreement_sentence(result), ""]
+    if a["examples"]:
+        lines.append(md_table(["question", "gold", f"{labels[0]}", f"{labels[1]}"],
+                              [[e["question"], " / ".join(dict.fromkeys(e["gold"])) or "(no answer)"]
+                               + [f"{t or '(no answer)'} {'✓' if ok else '✗'}" for t, ok in zip(e["answers"], e["correct"])]
+                               for e in a["examples"]]))
+    if result.get("asked"):
+        lines += ["", f"## Your questions (top {result['top_k']})"]
+        for n, q in enumerate(result["asked"], 1):
+            depth = max(len(x) for x in q["answers"])
+            lines += ["", f"**{n}. {md_cell(q['question'])}** (context: {md_cell(q['context'])})", ""]
+            lines.append(md_table(["rank"] + labels,
+                                  [[r + 1] + [answer_cell(x[r] if r < len(x) else None) for x in q["answers"]]
+                                   for r in range(depth)], right=[0]))
+    return "\n".join(lines) + "\n"
+
+
+def agreement_sentence(result: dict) -> str:
+    a = result["agreement"]
+    labels = [m["label"] for m in result["models"]]
+    return (f"The models answer {a['answered_differently']} of {a['questions']} questions differently (after SQuAD "
+            f"answer normalization). Both correct: {a['both_correct']}; neither: {a['neither_correct']}; only "
+            f"{labels[0]}: {a['only_correct'][0]}; only {labels[1]}: {a['only_correct'][1]}.")
