@@ -17,11 +17,7 @@ Prints both times and the speed-up and appends a markdown section to
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +26,8 @@ import numpy as np
 
 from encoderlab.qa.postprocessing import Candidate, postprocess_qa
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_section  # noqa: E402
 
 
 def synthesize(n_examples=10_570, seq_len=384, doc_stride=128, seed=0):

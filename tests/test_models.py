@@ -79,3 +79,10 @@ def test_directory_without_safetensors_is_refused(tmp_path):
 def test_unknown_task():
     with pytest.raises(ModelError, match="unknown task"):
         load_model("scratch:bert-tiny", "translate")
+
+
+def test_new_heads_on_pretrained_weights_are_seeded():
+    a = load_model("builtin:minilm-l6", "qa", seed=7).model.qa_outputs.weight
+    b = load_model("builtin:minilm-l6", "qa", seed=7).model.qa_outputs.weight
+    c = load_model("builtin:minilm-l6", "qa", seed=8).model.qa_outputs.weight
+    assert (a == b).all() and not (a == c).all()

@@ -174,6 +174,9 @@ def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | 
     elif ":" in spec:
         raise ModelError(f"unknown model scheme in '{spec}' (use builtin:minilm-l6, scratch:<preset>, a directory or a Hub name)")
     tok = load_tokenizer(tokenizer or spec)
+    import torch
+
+    torch.manual_seed(seed)   # new heads (e.g. qa_outputs on a bare encoder) are initialised reproducibly
     try:
         model = auto.from_pretrained(source, use_safetensors=True, **config_overrides)
     except (OSError, ValueError, EnvironmentError) as exc:

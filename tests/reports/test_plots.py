@@ -387,7 +387,7 @@ def test_malformed_metrics_config_and_confusion_matrix(capsys, tmp_path):
     run = write_run(tmp_path, "bad-metrics", metrics={"exact": 1.0})
     (run / "metrics.json").write_text('{"exact": 1.0,\n "f1": }\n', encoding="utf-8")
     code, _, err = run_cli(capsys, "plot", run)
-    assert_one_line_error(code, err, "metrics.json:2: malformed JSON")
+    assert_one_line_error(code, err, "metrics.json: malformed JSON at line 2")
 
     run = write_run(tmp_path, "bad-config", metrics={"exact": 1.0})
     (run / "config.yaml").write_text("model: [unclosed\n", encoding="utf-8")

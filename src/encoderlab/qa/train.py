@@ -100,6 +100,19 @@ QuestionAnswerer("PATH/model")(question="...", context="...", top_k=3)
 """
 
 
+def _epoch_of(checkpoint: str | None) -> float:
+    """Epochs already done in the checkpoint a resumed run starts from (0 for a fresh run)."""
+    if not checkpoint:
+        return 0.0
+    import json
+    from pathlib import Path
+
+    try:
+        return float(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["epoch"] or 0.0)
+    except (OSError, KeyError, ValueError):
+        return 0.0
+
+
 def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = False,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json)."""
@@ -107,6 +120,9 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
     if cfg.metric_for_best_model not in QA_METRICS:
         raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
     precision = resolve_precision(cfg.precision)
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
     train, evaluation = load_qa_data(cfg, log)
     with_null = train.has_impossible or evaluation.version == "2.0"
     resolved = load_model(cfg.model, "qa", tokenizer=cfg.tokenizer, seed=cfg.seed)
@@ -177,9 +193,8 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
                 run.write_json("null_odds.json", out.null_odds)
             summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
                        "train_features": len(train_feats), "train_questions": len(train),
-                       "train_features_per_second": features_per_second(len(train_feats), cfg.num_train_epochs
-                                                                        if cfg.max_steps <= 0 else
-                                                                        trainer.state.epoch or 0, train_seconds),
+                       "train_features_per_second": features_per_second(
+                           len(train_feats), (trainer.state.epoch or 0) - _epoch_of(checkpoint), train_seconds),
                        "eval_features": len(eval_feats), "global_step": trainer.state.global_step,
                        "wall_seconds": round(time.time() - t_start, 1)}
             save_model(trainer.model, tok, run, model_card(cfg, train, evaluation, final, resolved.source))
