@@ -133,3 +133,34 @@ def test_early_stopping_keeps_best_model(tmp_path):
     evals = [h for h in RunDir(out).history() if "eval_loss" in h and not h.get("final")]
     assert metrics["global_step"] < 40                       # a learning rate of 0.5 diverges: stopped early
     assert metrics["loss"] == pytest.approx(min(h["eval_loss"] for h in evals), rel=1e-4)
+
+
+def test_torchrun_two_processes_train_and_shard_evaluation(tmp_path):
+    """`torchrun -m encoderlab train qa` runs DDP (gloo on CPU) with no code change; the sharded,
+    gathered evaluation gives the same predictions as a single process on the saved model."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from encoderlab.cli import main
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    out = tmp_path / "ddp"
+    args = ["--model", "scratch:bert-tiny", "--limit", "64", "--eval-limit", "24", "--max-steps", "4",
+            "--eval-steps", "2", "--precision", "fp32", "--max-seq-length", "128", "--doc-stride", "32",
+            "--output-dir", str(out), "--train-split", "train", "--eval-split", "test"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "encoderlab", "train", "qa", *args],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert RunDir(out).status == "completed"
+    ddp_preds = json.loads((out / "predictions.json").read_text())
+    assert len(ddp_preds) == 24
+    single = tmp_path / "single.json"
+    assert main(["evaluate", "--model", str(out / "model"), "--data", "builtin:squad-sample", "--part", "test",
+                 "--limit", "24", "--max-seq-length", "128", "--doc-stride", "32", "--json",
+                 "--save-predictions", str(single)]) == 0
+    assert json.loads(single.read_text()) == ddp_preds
