@@ -153,7 +153,7 @@ def test_torchrun_two_processes_train_and_shard_evaluation(tmp_path):
             "--eval-steps", "2", "--precision", "fp32", "--max-seq-length", "128", "--doc-stride", "32",
             "--output-dir", str(out), "--train-split", "train", "--eval-split", "test"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "encoderlab", "train", "qa", *args],
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "encoderlab", "train", "qa", *args],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert RunDir(out).status == "completed"
