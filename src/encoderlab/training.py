@@ -243,6 +243,9 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)
     callbacks = [HistoryCallback()]
+    trim = glibc_malloc_trim()
+    if trim is not None and args.device.type == "cpu":
+        callbacks.append(MemoryTrimCallback(trim))
     if cfg.early_stopping_patience is not None and evaluator is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     # Trainer insists on an eval_dataset when evaluation is on; ours is the evaluator's own data.
@@ -252,6 +255,43 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(ConsoleProgress())
     return trainer
+
+
+def glibc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None off glibc (macOS, Windows, musl)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+try:
+    from transformers import TrainerCallback as _TrainerCallback
+except ImportError:  # pragma: no cover - transformers is a hard dependency
+    _TrainerCallback = object
+
+
+class MemoryTrimCallback(_TrainerCallback):
+    """Return freed heap memory to the OS every `every` steps when training on the CPU.
+
+    Dynamic padding gives every batch a new shape; glibc keeps the freed blocks of those differently
+    sized tensors, so the resident memory of a CPU run grows step after step (measured here with
+    MiniLM: 1.9 -> 3.0 GB over 90 steps, 5.6 GB after 734). Trimming keeps it near 1 GB for the same
+    90 steps when trimming every 5 steps; every 10 (the default) bounds it between trims.
+    """
+
+    def __init__(self, trim: Callable[[int], int], every: int = 10):
+        self.trim, self.every = trim, every
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every == 0:
+            self.trim(0)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.trim(0)
 
 
 def format_log(step: int, max_steps: int, logs: dict) -> str:
