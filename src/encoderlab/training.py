@@ -131,7 +131,8 @@ def training_arguments(cfg: TrainConfig, run: RunDir, *, metric: str, greater_is
         disable_tqdm=False,
         save_only_model=False,
         dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available() and precision == "bf16",
+        # no GPU: say so, which also makes torchrun / accelerate launch start real (gloo) DDP on CPUs
+        use_cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available(),
     )
 
 
@@ -321,16 +322,23 @@ def find_checkpoint(run: RunDir) -> str | None:
     return get_last_checkpoint(str(run.checkpoints_dir))
 
 
-def save_model(model, tokenizer, run: RunDir, card: str) -> Path:
-    """safetensors weights + config + tokenizer + model card, moved into RUN/model in one rename."""
+def save_model(trainer, run: RunDir, card: str) -> Path | None:
+    """safetensors weights + config + tokenizer + model card, moved into RUN/model in one rename.
+
+    Call it on every process: Trainer.save_model gathers sharded weights (FSDP, DeepSpeed) and writes
+    on the main process only. Returns the model directory on the main process, None elsewhere.
+    """
+    import shutil
+
     from .runs import atomic_replace_dir
 
     tmp = run.path / ".model.tmp"
-    import shutil
-
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    if not trainer.is_world_process_zero():
+        return None
+    (tmp / "training_args.bin").unlink(missing_ok=True)   # a pickle; RUN/config.yaml holds the settings
     (tmp / "README.md").write_text(card, encoding="utf-8")
     atomic_replace_dir(tmp, run.model_dir)
     return run.model_dir

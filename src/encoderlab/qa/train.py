@@ -184,6 +184,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
             last.clear()                     # the best checkpoint was reloaded: evaluate it afresh
         final = evaluate(trainer)
         out = last["out"]
+        save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank
         if trainer.is_world_process_zero():
             run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
                                 **{f"eval_{k}": v for k, v in final.items()}})
@@ -197,7 +198,6 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
                            len(train_feats), (trainer.state.epoch or 0) - _epoch_of(checkpoint), train_seconds),
                        "eval_features": len(eval_feats), "global_step": trainer.state.global_step,
                        "wall_seconds": round(time.time() - t_start, 1)}
-            save_model(trainer.model, tok, run, model_card(cfg, train, evaluation, final, resolved.source))
             run.write_json("metrics.json", summary)   # last: its presence marks a finished run
             run.finish("completed")
             return summary
