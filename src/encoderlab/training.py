@@ -51,6 +51,7 @@ class TrainConfig:
     metric_for_best_model: str | None = None     # None: the task's main metric
     group_by_length: bool = True
     dataloader_num_workers: int = 0
+    report_to: list[str] | None = None       # optional trackers (tensorboard, wandb, mlflow) when installed
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -127,13 +128,30 @@ def training_arguments(cfg: TrainConfig, run: RunDir, *, metric: str, greater_is
         length_column_name="length",
         remove_unused_columns=False,            # keep `length` for the sampler; the collator drops it
         dataloader_num_workers=cfg.dataloader_num_workers,
-        report_to=[],
+        report_to=tracker_integrations(cfg.report_to),
         disable_tqdm=False,
         save_only_model=False,
         dataloader_pin_memory=torch.cuda.is_available(),
         # no GPU: say so, which also makes torchrun / accelerate launch start real (gloo) DDP on CPUs
         use_cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available(),
     )
+
+
+def tracker_integrations(names: list[str] | str | None) -> list[str]:
+    """Validate optional experiment trackers: each must be one Transformers knows and be installed."""
+    if not names:
+        return []
+    names = [names] if isinstance(names, str) else list(names)
+    from transformers.integrations import get_available_reporting_integrations
+
+    known = ("tensorboard", "wandb", "mlflow", "comet_ml", "clearml", "dvclive", "neptune", "trackio")
+    available = set(get_available_reporting_integrations())
+    for name in names:
+        if name not in known:
+            raise EncoderlabError(f"report_to: unknown tracker '{name}' (known: {', '.join(known)})")
+        if name not in available:
+            raise EncoderlabError(f"report_to: '{name}' is not installed (pip install {name}); trackers are optional")
+    return names
 
 
 class DynamicPadCollator:
@@ -209,8 +227,12 @@ def _progress(items: list, desc: str, show: bool) -> Iterator:
 
 
 def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator,
-                 evaluator: Callable[[Any], dict[str, float]] | None, metric: str, greater_is_better: bool):
-    """A Trainer whose evaluation is the task's `evaluator` and whose logs go to history.jsonl."""
+                 evaluator: Callable[[Any], dict[str, float]] | None, metric: str, greater_is_better: bool,
+                 callbacks: list | None = None):
+    """A Trainer whose evaluation is the task's `evaluator` and whose logs go to history.jsonl.
+
+    `callbacks` are extra TrainerCallback objects (e.g. a sweep's pruning hook).
+    """
     from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
     from transformers.trainer_callback import ProgressCallback
 
@@ -243,12 +265,14 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
 
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)
+    extra_callbacks = list(callbacks or [])
     callbacks = [HistoryCallback()]
     trim = glibc_malloc_trim()
     if trim is not None and args.device.type == "cpu":
         callbacks.append(MemoryTrimCallback(trim))
     if cfg.early_stopping_patience is not None and evaluator is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    callbacks.extend(extra_callbacks)
     # Trainer insists on an eval_dataset when evaluation is on; ours is the evaluator's own data.
     placeholder = train_dataset.select(range(1)) if evaluator is not None else None
     trainer = EngineTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=placeholder,

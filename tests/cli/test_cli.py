@@ -69,7 +69,7 @@ def test_evaluate_bad_data_file(capsys, tmp_path, content, fragment):
 def test_evaluate_bad_prediction_file(capsys, tmp_path):
     (tmp_path / "p.json").write_text('{"56be4db0acb8001400a502ec": ["Denver"]}')
     code, _, err = run(capsys, "evaluate", "--data", "builtin:squad-sample", "--predictions", str(tmp_path / "p.json"))
-    assert_one_line_error(code, err, "56be4db0acb8001400a502ec", "should be a string")
+    assert_one_line_error(code, err, "56be4db0acb8001400a502ec", "expected a string")
 
 
 def test_evaluate_needs_model_or_predictions(capsys):

@@ -374,6 +374,18 @@ def _load_mapping(path: Path, what: str, value_ok, expected: str) -> dict:
     return obj
 
 
+def read_predictions(path: str | PathLike) -> dict[str, str]:
+    """A prediction file: a JSON object mapping question ids to answer texts ("" = no answer)."""
+    return _load_mapping(Path(path), "prediction", lambda v: isinstance(v, str), "string")
+
+
+def read_na_probs(path: str | PathLike) -> dict[str, float]:
+    """A no-answer probability file: a JSON object mapping question ids to numbers."""
+    obj = _load_mapping(Path(path), "no-answer probability",
+                        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "number")
+    return {k: float(v) for k, v in obj.items()}
+
+
 def evaluate_files(data_path: str | PathLike, predictions_path: str | PathLike,
                    na_probs_path: str | PathLike | None = None,
                    na_prob_thresh: float = 1.0) -> dict:
@@ -390,11 +402,6 @@ def evaluate_files(data_path: str | PathLike, predictions_path: str | PathLike,
     except ValueError as exc:
         msg = str(exc)
         raise ValueError(msg if msg.startswith(f"{data_path}:") else f"{data_path}: {msg}") from exc
-    predictions = _load_mapping(Path(predictions_path), "prediction",
-                                lambda v: isinstance(v, str), "string")
-    na_probs = None
-    if na_probs_path is not None:
-        na_probs = _load_mapping(
-            Path(na_probs_path), "no-answer probability",
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "number")
+    predictions = read_predictions(predictions_path)
+    na_probs = read_na_probs(na_probs_path) if na_probs_path is not None else None
     return squad_evaluate(gold, predictions, na_probs=na_probs, na_prob_thresh=na_prob_thresh)

@@ -4,23 +4,17 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ..data.io import read_json
 from ..data.squad import load_squad, select
 from ..errors import DataError
-from ..metrics.squad import squad_evaluate
+from ..metrics.squad import read_na_probs, read_predictions, squad_evaluate
 
 
-def _string_map(path: Path, what: str, number: bool = False) -> dict:
-    obj = read_json(path)
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}: a {what} file is a JSON object mapping question ids to "
-                        f"{'numbers' if number else 'answer texts'}")
-    for k, v in obj.items():
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) if number else isinstance(v, str)
-        if not ok:
-            raise DataError(f"{path}: the value for id {k!r} should be {'a number' if number else 'a string'}, "
-                            f"found {type(v).__name__}")
-    return obj
+def _read(reader, path: Path):
+    """The metric module's file readers, their ValueError turned into the CLI's DataError."""
+    try:
+        return reader(path)
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
 
 
 def _score(gold, predictions, na_probs, na_prob_thresh) -> dict:
@@ -33,10 +27,9 @@ def _score(gold, predictions, na_probs, na_prob_thresh) -> dict:
 def evaluate_predictions(data: str, predictions: Path, na_probs: Path | None = None, *, na_prob_thresh: float = 1.0,
                          split_file: Path | None = None, part: str | None = None) -> dict:
     ds = select(load_squad(data), split_file=split_file, part=part)
-    preds = _string_map(Path(predictions), "predictions")
-    probs = _string_map(Path(na_probs), "no-answer probabilities", number=True) if na_probs else None
+    preds = _read(read_predictions, Path(predictions))
+    probs = _read(read_na_probs, Path(na_probs)) if na_probs else None
     if probs is not None:
-        probs = {k: float(v) for k, v in probs.items()}
         for e in ds.examples:                 # the official script needs a score for every predicted id
             if e.id in preds and e.id not in probs:
                 raise DataError(f"{na_probs}: no score for question id {e.id}")

@@ -114,8 +114,11 @@ def _epoch_of(checkpoint: str | None) -> float:
 
 
 def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = False,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json)."""
+             log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
+    """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
+
+    `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
+    """
     t_start = time.time()
     if cfg.metric_for_best_model not in QA_METRICS:
         raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
@@ -177,7 +180,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
         metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                                collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
-                               greater_is_better=metric != "loss")
+                               greater_is_better=metric != "loss", callbacks=callbacks)
         result = trainer.train(resume_from_checkpoint=checkpoint)
         train_seconds = result.metrics.get("train_runtime", 0.0)
         if trainer.args.load_best_model_at_end:
