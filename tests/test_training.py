@@ -38,3 +38,16 @@ def test_log_lines_are_readable():
     assert line == "step 10/100: loss 2.5 · learning_rate 3e-05 · epoch 0.5"
     evals = format_log(20, 100, {"eval_exact": 50.0, "eval_f1": 60.5, "eval_missing": 0, "eval_runtime": 3.2})
     assert evals == "eval @ step 20: exact 50 · f1 60.5"
+
+
+def test_report_to_trackers_are_optional_and_checked(monkeypatch):
+    from encoderlab.errors import EncoderlabError
+    from encoderlab.training import tracker_integrations
+
+    assert tracker_integrations(None) == [] and tracker_integrations([]) == []
+    with pytest.raises(EncoderlabError, match="unknown tracker 'wandbx'"):
+        tracker_integrations(["wandbx"])
+    monkeypatch.setattr("transformers.integrations.get_available_reporting_integrations", lambda: ["tensorboard"])
+    assert tracker_integrations("tensorboard") == ["tensorboard"]
+    with pytest.raises(EncoderlabError, match="'mlflow' is not installed"):
+        tracker_integrations(["mlflow"])

@@ -213,7 +213,7 @@ def test_cli_questions_error_names_item(capsys, model, tmp_path):
 
 def test_non_qa_scratch_model(capsys, model):
     code, _, err = run(capsys, "compare", "scratch:bert-tiny", model, "--data", "builtin:squad-sample", "--limit", 2)
-    assert_one_line_error(code, err, "scratch:bert-tiny is not a question-answering model", "QA models")
+    assert_one_line_error(code, err, "scratch:bert-tiny is not a question-answering model", "two QA models")
 
 
 def test_non_qa_classification_directory(capsys, model, tmp_path, tokenizer):
@@ -225,7 +225,7 @@ def test_non_qa_classification_directory(capsys, model, tmp_path, tokenizer):
     BertForSequenceClassification(scratch_config("bert-tiny", num_labels=2)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     code, _, err = run(capsys, "compare", model, str(path), "--data", "builtin:squad-sample", "--limit", 2)
-    assert_one_line_error(code, err, "BertForSequenceClassification", "QA models only")
+    assert_one_line_error(code, err, "is not a classification model like the other one", "same task")
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -15,8 +15,9 @@ A questions file is a YAML list of ``{context: TEXT, question: TEXT}`` or
 ``{context_file: PATH, question: TEXT}`` items; relative ``context_file`` paths are read from the
 YAML file's folder.
 
-Only QA models are compared for now: a model whose config does not name a ``...ForQuestionAnswering``
-architecture is refused with one line (the classification variant comes with ``train classify``).
+Two classification models are compared by :mod:`encoderlab.analysis.compare_classify` (the CLI picks
+the variant from the models' saved task); here a model whose config does not name a
+``...ForQuestionAnswering`` architecture is refused with one line.
 The helpers :func:`load_qa_model`, :func:`predict_answers`, :func:`score` and :func:`subset_gold`
 are shared with :mod:`encoderlab.analysis.robustness`.
 """
@@ -69,8 +70,9 @@ def load_qa_model(spec: str):
     architectures = list(getattr(resolved.model.config, "architectures", None) or [])
     if not any(a.endswith("ForQuestionAnswering") for a in architectures):
         found = f"its config names {', '.join(architectures)}" if architectures else "its config names no trained head"
-        raise EncoderlabError(f"{spec} is not a question-answering model ({found}); compare and robustness currently "
-                              f"support QA models only (fine-tune one with `encoderlab train qa`)")
+        raise EncoderlabError(f"{spec} is not a question-answering model ({found}); robustness takes QA models only, "
+                              f"compare two QA models or two classification models (fine-tune with `encoderlab train qa`"
+                              f" or `train classify`)")
     import torch
 
     if torch.cuda.is_available():

@@ -29,9 +29,9 @@ def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, s
 
 @app.command("compare")
 def compare_cmd(
-    model_a: str = typer.Argument(..., metavar="MODEL_A", help="First QA model: RUN/model, a directory or a Hub name."),
-    model_b: str = typer.Argument(..., metavar="MODEL_B", help="Second QA model."),
-    data: str = typer.Option(..., "--data", "-d", help="QA data both models answer: SQuAD .json, .jsonl, builtin:squad-sample or hub:NAME."),
+    model_a: str = typer.Argument(..., metavar="MODEL_A", help="First model (QA or classification): RUN/model, a directory or a Hub name."),
+    model_b: str = typer.Argument(..., metavar="MODEL_B", help="Second model, of the same task."),
+    data: str = typer.Option(..., "--data", "-d", help="Data both models answer: for QA SQuAD .json, .jsonl, builtin:squad-sample or hub:NAME; for classification labelled .tsv/.csv/.jsonl(.gz) or hub:NAME."),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON file mapping part names to article titles, for --part."),
     part: Optional[str] = typer.Option(None, "--part", help="Only the articles of this part of the split file, e.g. test."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
@@ -43,16 +43,37 @@ def compare_cmd(
     max_seq_length: int = typer.Option(384, "--max-seq-length", help="Window length."),
     doc_stride: int = typer.Option(128, "--doc-stride", help="Context tokens shared by consecutive windows."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+    texts: Optional[Path] = typer.Option(None, "--texts", help="Classification: a file of texts, one a line: show both models' top-k labels side by side."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Classification: the text column of --data [auto: sentence, text, ...]."),
+    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="Classification: the second text column for sentence pairs."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Classification: the label column of --data [auto: label]."),
 ) -> None:
-    """Compare two QA models on the same questions: correct / similar / incorrect, EM, modified EM, F1.
+    """Compare two models on the same data, side by side.
 
-    Also counts the questions they answer differently, shows a few where only one is correct and, with
-    --questions, both models' top-k answers with confidence side by side.
+    QA models: correct / similar / incorrect, EM, modified EM, F1; the questions they answer differently,
+    a few where only one is correct and, with --questions, both models' top-k answers with confidence.
+    Classification models (fine-tuned with `train classify`): accuracy, precision, recall, F1, macro F1,
+    MCC; the texts they label differently and, with --texts, both models' top-k labels.
 
     Example: encoderlab compare runs/minilm/model runs/bert/model --data dev-v1.1.json --split-file split.json --part test --questions questions.yaml --markdown compare.md
     """
     from ..analysis.compare import compare_models, comparison_markdown
+    from ..models import saved_model_task
 
+    tasks = [saved_model_task(model_a), saved_model_task(model_b)]
+    if "classify" in tasks:
+        if tasks != ["classify", "classify"]:
+            other = model_b if tasks[0] == "classify" else model_a
+            from . import fail
+
+            fail(f"{other} is not a classification model like the other one; compare needs two models of the same task")
+        from ..analysis.compare_classify import classifier_comparison_markdown, compare_classifiers
+
+        result = compare_classifiers(model_a, model_b, data, text_column=text_column,
+                                     text_pair_column=text_pair_column, label_column=label_column, limit=limit,
+                                     texts=texts, top_k=top_k, examples=examples, batch_size=batch_size)
+        _emit(result, markdown, json_out, classifier_comparison_markdown, _show_classifier_comparison)
+        return
     result = compare_models(model_a, model_b, data, split_file=split_file, part=part, limit=limit,
                             questions=questions, top_k=top_k, examples=examples, max_seq_length=max_seq_length,
                             doc_stride=doc_stride, batch_size=batch_size)
@@ -96,6 +117,43 @@ def _show_comparison(result: dict, console) -> None:
         depth = max(len(x) for x in q["answers"])
         for r in range(depth):
             t.add_row(str(r + 1), *(esc(answer_cell(x[r] if r < len(x) else None)) for x in q["answers"]))
+        console.print(t)
+
+
+def _show_classifier_comparison(result: dict, console) -> None:
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from ..analysis.compare import fmt_metric
+    from ..analysis.compare_classify import CLASSIFY_COLUMNS, agreement_sentence, label_cell
+
+    table = Table(title=esc(f"{result['texts']} labelled texts of {result['data']}"))
+    table.add_column("model")
+    for _, header in CLASSIFY_COLUMNS:
+        table.add_column(header, justify="right")
+    for m in result["models"]:
+        table.add_row(esc(m["label"]), *(fmt_metric(k, m.get(k, "")) for k, _ in CLASSIFY_COLUMNS))
+    console.print(table)
+    for m in result["models"]:
+        if m["label"] != m["spec"]:
+            console.print(f"  {m['label']} = {m['spec']}", markup=False, highlight=False)
+    console.print(agreement_sentence(result), markup=False, highlight=False)
+    names = [esc(m["label"]) for m in result["models"]]
+    if result["agreement"]["examples"]:
+        ex = Table(title="Texts only one model labels correctly", show_lines=True)
+        for col in ("text", "gold", *names):
+            ex.add_column(col, overflow="fold")
+        for e in result["agreement"]["examples"]:
+            ex.add_row(esc(e["text"]), esc(e["gold"]), *(f"{esc(p)} {'[green]✓[/]' if c else '[red]✗[/]'}"
+                                                         for p, c in zip(e["predicted"], e["correct"])))
+        console.print(ex)
+    for n, item in enumerate(result.get("asked", []), 1):
+        t = Table(title=esc(f"{n}. {item['text']}"))
+        t.add_column("rank", justify="right")
+        for name in names:
+            t.add_column(name, overflow="fold")
+        for r in range(max(len(x) for x in item["labels"])):
+            t.add_row(str(r + 1), *(esc(label_cell(x[r] if r < len(x) else None)) for x in item["labels"]))
         console.print(t)
 
 
