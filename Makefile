@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of PyTorch; a bare `torch` requirement can pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv browser demo test test-fast bench clean
+.PHONY: venv browser postgres demo test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -30,7 +30,17 @@ browser:
 	      || echo "warning: could not install chromium; the browser test will skip"; \
 	  else echo "note: no /usr/bin/chromium; the browser test will skip"; fi; fi
 
-test: $(STAMP) browser
+# PostgreSQL server binaries for the shared-sweep test (Debian `postgresql`; installed when missing and we are
+# root, otherwise that test skips with its reason). The test starts its own server on a free loopback port.
+postgres:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql for the shared-sweep test"; \
+	    (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null) \
+	      || echo "warning: could not install postgresql; the PostgreSQL sweep test will skip"; \
+	  else echo "note: no PostgreSQL server binaries; the PostgreSQL sweep test will skip"; fi; fi
+
+test: $(STAMP) browser postgres
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

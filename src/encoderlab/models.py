@@ -27,6 +27,7 @@ TASK_AUTO_CLASSES = {
     "qa": "AutoModelForQuestionAnswering",
     "classify": "AutoModelForSequenceClassification",
     "mlm": "AutoModelForMaskedLM",
+    "pretraining": "AutoModelForPreTraining",     # BERT: MLM + next-sentence-prediction heads
     "base": "AutoModel",
 }
 

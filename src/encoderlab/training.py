@@ -13,6 +13,7 @@ DDP for training, and `predict_in_order` shards evaluation across processes and 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -172,7 +173,7 @@ def predict_in_order(model, columns: dict[str, list], collator, *, batch_size: i
                      show_progress: bool = True) -> tuple[dict[str, np.ndarray], float | None]:
     """Run `model` over every row of `columns`, longest-first batches, logits kept on the CPU.
 
-    Returns ({name: (N, L) float32 array padded with 0 to the longest row}, mean loss or None).
+    Returns ({name: (N, W) float32 array, rows padded with 0 to the widest batch's output}, mean loss or None).
     Under several processes each one predicts a shard and the shards are gathered.
     """
     n = len(columns["input_ids"])
@@ -181,8 +182,6 @@ def predict_in_order(model, columns: dict[str, list], collator, *, batch_size: i
     shard = order
     if accelerator is not None and accelerator.num_processes > 1:
         shard = order[accelerator.process_index::accelerator.num_processes]
-    width = int(lengths.max(initial=1))
-    results = {name: np.zeros((n, width), dtype=np.float32) for name in outputs}
     loss_sum, loss_count = 0.0, 0
     autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else
                 torch.autocast(device_type=device.type, dtype=torch.float16) if precision == "fp16" else None)
@@ -211,6 +210,10 @@ def predict_in_order(model, columns: dict[str, list], collator, *, batch_size: i
         local = gather_object(local)
         sums = gather_object([(loss_sum, loss_count)])
         loss_sum, loss_count = sum(s for s, _ in sums), sum(c for _, c in sums)
+    # each output is as wide as its widest batch: the longest input for token-level outputs (QA
+    # start/end logits), the number of labels for sequence-level ones (classification logits)
+    widths = {name: max((arrays[name].shape[1] for _, arrays in local), default=1) for name in outputs}
+    results = {name: np.zeros((n, widths[name]), dtype=np.float32) for name in outputs}
     for idx, arrays in local:
         for name, arr in arrays.items():
             results[name][idx, : arr.shape[1]] = arr
@@ -261,7 +264,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not (state.is_world_process_zero and self.training_bar is not None and logs):
                 return
-            self.training_bar.write(format_log(state.global_step, state.max_steps, logs))
+            # stderr, like the bars: stdout stays clean for --json output
+            self.training_bar.write(format_log(state.global_step, state.max_steps, logs), file=sys.stderr)
 
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)

@@ -151,3 +151,25 @@ def test_demo_command_runs_end_to_end(capsys, tmp_path):
     assert code == 0, err
     assert "Held-out evaluation" in out and "EM" in out and "Base vs fine-tuned" in out
     assert (tmp_path / "demo" / "metrics.json").is_file() and (tmp_path / "demo" / "model" / "model.safetensors").is_file()
+
+
+def test_train_json_stdout_is_pure_json(capsys, tmp_path):
+    """Step logs and progress go to stderr: `--json` leaves exactly one JSON object on stdout."""
+    code, out, err = run(capsys, "train", "qa", "--model", "scratch:bert-tiny", "--train", "builtin:squad-sample",
+                         "--train-split", "train", "--eval-split", "test", "--limit", "16", "--eval-limit", "8",
+                         "--max-steps", "2", "--logging-steps", "1", "--max-seq-length", "128", "--doc-stride", "32",
+                         "--precision", "fp32", "--output-dir", str(tmp_path / "run"), "--json")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["global_step"] == 2 and "f1" in metrics
+    assert "step 1/2" in err
+
+
+def test_ctrl_c_exits_130(capsys, monkeypatch):
+    """Typer turns KeyboardInterrupt into Exit(130), which non-standalone Click returns: it must not become 0."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rich.console.Console.print", interrupted)
+    code, _, err = run(capsys, "models")
+    assert code == 130 and "interrupted" in err

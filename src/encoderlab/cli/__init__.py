@@ -12,7 +12,7 @@ app = typer.Typer(name="encoderlab", no_args_is_help=True, add_completion=False,
                   help="Fine-tune, evaluate and query pretrained transformer encoders — offline by default.\n\n"
                        "Models: builtin:minilm-l6 (offline default), scratch:<preset>, a local directory "
                        "(e.g. RUN/model) or a Hugging Face Hub name.")
-train_app = typer.Typer(no_args_is_help=True, help="Fine-tune a model (qa).")
+train_app = typer.Typer(no_args_is_help=True, help="Fine-tune a model (qa, classify).")
 app.add_typer(train_app, name="train")
 
 
@@ -34,7 +34,7 @@ def fail(message: str) -> None:
     raise EncoderlabError(message)
 
 
-from . import ask, compare, data, demo, evaluate, inspect, models, plot, train  # noqa: E402,F401  (register the commands)
+from . import ask, classify, compare, data, demo, evaluate, inspect, models, plot, pretrain, serve, sweep, train  # noqa: E402,F401  (register the commands)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _quiet_libraries()
-        app(args=argv, standalone_mode=False)
-        return 0
+        rv = app(args=argv, standalone_mode=False)
+        # without standalone mode Click *returns* the exit code of an aborted command (130 on Ctrl-C)
+        if isinstance(rv, int) and rv == 130:
+            print("interrupted", file=sys.stderr)
+        return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

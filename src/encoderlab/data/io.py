@@ -41,7 +41,8 @@ def read_json(path: str | Path) -> Any:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, object) for each non-blank line of a JSON Lines file (.jsonl or .jsonl.gz)."""
-    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+    # split on "\n" only: str.splitlines() also breaks at U+0085, U+2028, … which JSON strings may hold raw
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
         if not line.strip():
             continue
         try:

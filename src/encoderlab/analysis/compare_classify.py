@@ -1,0 +1,162 @@
+"""Compare two text-classification models on the same labelled texts (``encoderlab compare``).
+
+The classification counterpart of :mod:`encoderlab.analysis.compare`: both models label every text
+of one data set (:class:`encoderlab.classify.predict.TextClassifier`), each is scored with
+:func:`encoderlab.metrics.classification.classification_metrics`, and the result is one JSON-ready
+dict:
+
+* ``models`` — one row per model: ``accuracy``, ``precision``, ``recall``, ``f1`` (binary for two
+  classes, else macro), ``f1_macro``, ``mcc`` and ``correct`` / ``incorrect`` counts;
+* ``agreement`` — how many texts the models label differently, both / neither / only one of them
+  right, and a few ``examples`` where exactly one model is right;
+* ``asked`` (with a texts file: one text a line) — each model's top-k labels with probabilities.
+
+Both models must label the data's classes: a gold label neither model knows is refused with one line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, EncoderlabError
+
+__all__ = ["CLASSIFY_COLUMNS", "compare_classifiers", "classifier_comparison_markdown", "read_texts_file"]
+
+# The comparison table: (result key, column header).
+CLASSIFY_COLUMNS = (("correct", "correct"), ("incorrect", "incorrect"), ("accuracy", "accuracy"),
+                    ("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("f1_macro", "macro F1"),
+                    ("mcc", "MCC"))
+
+
+def read_texts_file(path: str | Path) -> list[str]:
+    """One text a line (blank lines skipped); one-line errors for a missing, empty or non-UTF-8 file."""
+    from ..data.io import read_text
+
+    path = Path(path)
+    texts = [line.strip() for line in read_text(path).splitlines() if line.strip()]
+    if not texts:
+        raise DataError(f"{path}: no texts (expected one text a line)")
+    return texts
+
+
+def _gold_names(labels: list, model_labels: list[str], spec: str, where: str) -> list[str]:
+    """Gold labels as the model's label names (integer gold labels may name a class by its index)."""
+    known = set(model_labels)
+    out = []
+    for n, label in enumerate(labels):
+        name = str(label)
+        if name not in known and isinstance(label, int) and 0 <= label < len(model_labels):
+            name = model_labels[label]
+        if name not in known:
+            raise DataError(f"{where}: example {n + 1} has label {label!r}, which {spec} does not predict "
+                            f"(its labels: {', '.join(model_labels)})")
+        out.append(name)
+    return out
+
+
+def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: str | None = None,
+                        text_pair_column: str | None = None, label_column: str | None = None,
+                        limit: int | None = None, texts: str | Path | None = None, top_k: int = 2,
+                        examples: int = 3, batch_size: int = 64, max_seq_length: int | None = None) -> dict[str, Any]:
+    """Label the same texts with two classifiers and compare them (see the module docstring)."""
+    from ..classify.predict import TextClassifier
+    from ..data.text import load_text_dataset
+    from ..metrics.classification import classification_metrics
+    from .compare import unique_labels
+
+    if top_k < 1:
+        raise EncoderlabError(f"--top-k must be at least 1, not {top_k}")
+    if examples < 0:
+        raise EncoderlabError(f"--examples must be 0 or more, not {examples}")
+    if limit is not None and limit < 1:
+        raise EncoderlabError(f"--limit must be positive, not {limit}")
+    ds = load_text_dataset(data, text_column=text_column, text_pair_column=text_pair_column,
+                           label_column=label_column)
+    n = len(ds.texts) if limit is None else min(limit, len(ds.texts))
+    if ds.labels is None or any(label is None for label in ds.labels[:n]):
+        raise DataError(f"{data}: comparing classifiers needs labelled texts (no label column found)")
+    asked = read_texts_file(texts) if texts is not None else []
+    specs = [model_a, model_b]
+    classifiers = [TextClassifier(s, batch_size=batch_size, max_seq_length=max_seq_length) for s in specs]
+    labels = unique_labels(specs)
+    items = ds.texts[:n]
+    pairs = ds.pairs[:n] if ds.pairs is not None else None
+
+    rows, predicted, golds = [], [], []
+    for label, spec, clf in zip(labels, specs, classifiers):
+        gold = _gold_names(list(ds.labels[:n]), list(clf.labels), spec, str(data))
+        out = clf(list(items), text_pairs=list(pairs) if pairs is not None else None)
+        pred = [o["label"] for o in out]
+        m = classification_metrics(gold, pred, list(clf.labels))
+        right = sum(g == p for g, p in zip(gold, pred))
+        rows.append({"label": label, "spec": spec, "labels": list(clf.labels), "total": n, "correct": right,
+                     "incorrect": n - right, **{k: m[k] for k, _ in CLASSIFY_COLUMNS if k in m}})
+        predicted.append(pred)
+        golds.append(gold)
+
+    ok = [[g == p for g, p in zip(golds[i], predicted[i])] for i in (0, 1)]
+    differ = sum(a != b for a, b in zip(predicted[0], predicted[1]))
+    shown = []
+    for winner in (0, 1):
+        picked = [i for i in range(n) if ok[winner][i] and not ok[1 - winner][i]][:examples]
+        shown += [{"index": i, "id": ds.ids[i] if ds.ids is not None else i, "text": items[i], "gold": golds[0][i],
+                   "predicted": [predicted[0][i], predicted[1][i]], "correct": [ok[0][i], ok[1][i]]}
+                  for i in picked]
+    agreement = {"texts": n, "labelled_differently": differ,
+                 "both_correct": sum(a and b for a, b in zip(*ok)),
+                 "neither_correct": sum(not a and not b for a, b in zip(*ok)),
+                 "only_correct": [sum(a and not b for a, b in zip(*ok)), sum(b and not a for a, b in zip(*ok))],
+                 "examples": shown}
+    result: dict[str, Any] = {"task": "classify", "data": str(data), "limit": limit, "texts": n, "models": rows,
+                              "agreement": agreement}
+    if asked:
+        answers = [clf(asked, top_k=top_k) for clf in classifiers]
+        result["top_k"] = top_k
+        result["asked"] = [{"text": t, "labels": [_top(answers[0][i], top_k), _top(answers[1][i], top_k)]}
+                           for i, t in enumerate(asked)]
+    return result
+
+
+def _top(prediction: dict, k: int) -> list[dict]:
+    probs = sorted(prediction["probabilities"].items(), key=lambda kv: -kv[1])[:k]
+    return [{"label": label, "score": float(p)} for label, p in probs]
+
+
+def label_cell(item: dict | None) -> str:
+    return "" if item is None else f"{item['label']} ({100 * item['score']:.1f}%)"
+
+
+def agreement_sentence(result: dict) -> str:
+    a = result["agreement"]
+    names = [m["label"] for m in result["models"]]
+    return (f"The models label {a['labelled_differently']} of {a['texts']} texts differently. Both correct: "
+            f"{a['both_correct']}; neither: {a['neither_correct']}; only {names[0]}: {a['only_correct'][0]}; "
+            f"only {names[1]}: {a['only_correct'][1]}.")
+
+
+def classifier_comparison_markdown(result: dict) -> str:
+    """The comparison as a Markdown document (the same content as the terminal tables)."""
+    from .compare import fmt_metric, md_cell, md_table
+
+    names = [m["label"] for m in result["models"]]
+    lines = [f"# Classifier comparison on `{result['data']}`", "",
+             f"{result['texts']} labelled texts. Models: "
+             + ", ".join(f"**{m['label']}** = `{m['spec']}`" for m in result["models"]) + ".", ""]
+    lines.append(md_table(["model"] + [h for _, h in CLASSIFY_COLUMNS],
+                          [[m["label"]] + [fmt_metric(k, m.get(k, "")) for k, _ in CLASSIFY_COLUMNS]
+                           for m in result["models"]], right=range(1, len(CLASSIFY_COLUMNS) + 1)))
+    a = result["agreement"]
+    lines += ["", "## Where the models differ", "", agreement_sentence(result), ""]
+    if a["examples"]:
+        lines.append(md_table(["text", "gold", names[0], names[1]],
+                              [[e["text"], e["gold"]] + [f"{p} {'✓' if c else '✗'}" for p, c in
+                                                         zip(e["predicted"], e["correct"])] for e in a["examples"]]))
+    if result.get("asked"):
+        lines += ["", f"## Your texts (top {result['top_k']})"]
+        for n, item in enumerate(result["asked"], 1):
+            depth = max(len(x) for x in item["labels"])
+            lines += ["", f"**{n}. {md_cell(item['text'])}**", ""]
+            lines.append(md_table(["rank"] + names,
+                                  [[r + 1] + [label_cell(x[r] if r < len(x) else None) for x in item["labels"]]
+                                   for r in range(depth)], right=[0]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,157 @@
+"""Predict classes for texts: the evaluation loop and the pipeline-style `TextClassifier`.
+
+    >>> clf = TextClassifier("runs/classify")            # a run directory, RUN/model, a model dir or spec
+    >>> clf("a gripping, beautifully acted film")
+    {'label': '1', 'score': 0.97, 'probabilities': {'0': 0.03, '1': 0.97}}
+    >>> clf(["dull", "wonderful"], top_k=2)               # a list gives a list; top_k adds "top"
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import EncoderlabError
+from ..training import DynamicPadCollator, predict_in_order
+from .features import ClassifyFeatureConfig, ClassifyFeatures, make_features
+
+
+@dataclass
+class ClassifyPredictions:
+    logits: np.ndarray                 # (N, num_labels)
+    probabilities: np.ndarray          # softmax of the logits
+    predicted: np.ndarray              # class indices
+    loss: float | None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict_features(model, tokenizer, features: ClassifyFeatures, *, labels: Sequence[int] | None = None,
+                     batch_size: int = 64, precision: str = "fp32", device=None, accelerator=None,
+                     show_progress: bool = True) -> ClassifyPredictions:
+    """Logits, probabilities and predicted classes for tokenized `features` (loss too when `labels`)."""
+    num_labels = int(model.config.num_labels)
+    device = device or next(model.parameters()).device
+    columns = features.model_inputs(labels)
+    out, loss = predict_in_order(model, columns, DynamicPadCollator(tokenizer), batch_size=batch_size,
+                                 device=device, precision=precision, outputs=("logits",), accelerator=accelerator,
+                                 show_progress=show_progress, desc="evaluating" if labels is not None else "predicting")
+    logits = out["logits"][:, :num_labels]
+    probs = softmax(logits.astype(np.float64))
+    return ClassifyPredictions(logits, probs, probs.argmax(axis=1), loss)
+
+
+def resolve_model_dir(model: str) -> str:
+    """A run directory means its model/ folder; anything else is passed to load_model as is."""
+    path = Path(model).expanduser()
+    if path.is_dir() and not (path / "config.json").exists() and (path / "model" / "config.json").exists():
+        return str(path / "model")
+    return model
+
+
+def label_names(config) -> list[str]:
+    id2label = getattr(config, "id2label", None) or {}
+    return [str(id2label.get(i, id2label.get(str(i), i))) for i in range(int(config.num_labels))]
+
+
+class TextClassifier:
+    """Pipeline-style text classification with any sequence-classification model encoderlab can load.
+
+    `model`: a run directory, RUN/model, a model directory, a spec (builtin:…, a Hub name) or a loaded
+    ``PreTrainedModel`` (then pass its `tokenizer`). `max_seq_length` and `truncation` default to what
+    the model was trained with (recorded in its config), else 128 tokens and ``head``.
+    """
+
+    def __init__(self, model: str | Any = "builtin:minilm-l6", tokenizer: Any = None, *, device: str | None = None,
+                 batch_size: int = 32, max_seq_length: int | None = None, truncation: str | None = None):
+        if isinstance(model, (str, Path)):
+            from ..models import load_model
+
+            resolved = load_model(resolve_model_dir(str(model)), "classify")
+            model, tokenizer = resolved.model, tokenizer or resolved.tokenizer
+        if tokenizer is None:
+            raise EncoderlabError("TextClassifier needs a tokenizer with a model object")
+        self.model, self.tokenizer = model, tokenizer
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device).eval()
+        if batch_size < 1:
+            raise EncoderlabError(f"batch_size must be at least 1, not {batch_size}")
+        self.batch_size = batch_size
+        info = getattr(model.config, "encoderlab", None) or {}
+        positions = getattr(model.config, "max_position_embeddings", 512)
+        self.feature_cfg = ClassifyFeatureConfig(
+            max_seq_length=max_seq_length or info.get("max_seq_length") or min(128, positions),
+            truncation=truncation or info.get("truncation") or "head",
+            head_tokens=info.get("head_tokens"))
+        self.feature_cfg.check(tokenizer)
+        self.labels = label_names(model.config)
+
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                show_progress: bool = False) -> ClassifyPredictions:
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise EncoderlabError(f"text {i + 1} is empty" if isinstance(t, str) else f"text {i + 1} is not a string")
+        if not texts:
+            raise EncoderlabError("no texts to classify")
+        feats = make_features(texts, self.tokenizer, self.feature_cfg, pairs=text_pairs)
+        return predict_features(self.model, self.tokenizer, feats, batch_size=self.batch_size,
+                                device=self.device, show_progress=show_progress)
+
+    def __call__(self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None, top_k: int = 1):
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        pairs = None
+        if text_pairs is not None:
+            pairs = [text_pairs] * len(batch) if isinstance(text_pairs, str) else list(text_pairs)
+        if top_k < 1:
+            raise EncoderlabError(f"top_k must be at least 1, not {top_k}")
+        out = self.predict(batch, pairs)
+        results = [self._result(row, top_k) for row in out.probabilities]
+        return results[0] if single else results
+
+    def _result(self, probs: np.ndarray, top_k: int) -> dict[str, Any]:
+        best = int(probs.argmax())
+        result = {"label": self.labels[best], "score": round(float(probs[best]), 6),
+                  "probabilities": {name: round(float(p), 6) for name, p in zip(self.labels, probs)}}
+        if top_k > 1:
+            order = np.argsort(-probs, kind="stable")[:top_k]
+            result["top"] = [{"label": self.labels[i], "score": round(float(probs[i]), 6)} for i in order]
+        return result
+
+
+def predict_dataset(clf: TextClassifier, spec: str, *, text_column: str | None = None,
+                    text_pair_column: str | None = None, label_column: str | None = None, top_k: int = 1,
+                    limit: int | None = None, show_progress: bool = True
+                    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Classify every text of a data file (see encoderlab.data.text).
+
+    Returns one row per text ({id, text, [text_pair], label, score, probabilities, [top], [gold]}: `label`
+    is the prediction, `gold` the file's label) and, when the file has labels, their metrics.
+    """
+    from ..data.text import encode_labels, limit_dataset, load_text_dataset
+    from ..metrics.classification import classification_metrics
+
+    ds = load_text_dataset(spec, text_column=text_column, text_pair_column=text_pair_column,
+                           label_column=label_column, require_labels=False)
+    ds = limit_dataset(ds, limit, stratify=False)
+    gold = encode_labels(ds, clf.labels) if ds.labels is not None else None
+    out = clf.predict(ds.texts, ds.pairs, show_progress=show_progress)
+    rows = []
+    for i, probs in enumerate(out.probabilities):
+        row: dict[str, Any] = {"id": ds.ids[i], "text": ds.texts[i]}
+        if ds.pairs is not None:
+            row["text_pair"] = ds.pairs[i]
+        row.update(clf._result(probs, top_k))
+        if ds.labels is not None:
+            row["gold"] = ds.labels[i]
+        rows.append(row)
+    metrics = classification_metrics(gold, out.predicted, clf.labels) if gold is not None else None
+    return rows, metrics

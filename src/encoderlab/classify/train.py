@@ -1,0 +1,241 @@
+"""`encoderlab train classify`: fine-tune an encoder for text classification and write a run directory.
+
+The run directory holds, besides the engine's files (config.yaml, run.json, history.jsonl,
+checkpoints/, model/): ``labels.json`` (the label map), ``predictions.jsonl`` (one object per
+evaluation text: id, text, label, predicted, score, probabilities), ``confusion_matrix.png`` and
+``metrics.json`` (written last).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..data.text import (TRUNCATIONS, TextDataset, build_label_map, carve_validation, encode_labels,
+                         limit_dataset, load_text_dataset)
+from ..errors import DataError, EncoderlabError
+from ..metrics.classification import classification_metrics
+from ..models import load_model
+from ..runs import RunDir, atomic_write_text
+from ..training import (TrainConfig, features_per_second, find_checkpoint, is_main_process, make_trainer,
+                        resolve_precision, save_model, DynamicPadCollator)
+from .features import ClassifyFeatureConfig, make_features
+from .predict import predict_features
+
+CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "mcc", "loss", "precision", "recall", "precision_macro",
+                    "recall_macro")
+
+
+@dataclass
+class ClassifyTrainConfig(TrainConfig):
+    output_dir: str = "runs/classify"
+    train: str = ""                             # data spec (see encoderlab.data.text)
+    eval: str | None = None                     # None: a stratified carve-out of validation_fraction
+    text_column: str | None = None              # None: found by name (sentence, text, review, …)
+    text_pair_column: str | None = None         # second text of pairs (GLUE sentence1/sentence2 found by name)
+    label_column: str | None = None             # None: found by name (label, labels, sentiment, …)
+    labels: list[str] | None = None             # fix the label order (default: sorted, integers numerically)
+    limit: int | None = None                    # N training texts (stratified sample when `stratify`)
+    eval_limit: int | None = None               # N evaluation texts
+    stratify: bool = True                       # limits keep the class proportions (else: the first N rows)
+    validation_fraction: float = 0.1
+    max_seq_length: int = 128
+    truncation: str = "head"                    # head | tail | head+tail
+    head_tokens: int | None = None              # head+tail: tokens kept from the start (None: 1/4 of the budget)
+    num_train_epochs: float = 3.0
+    learning_rate: float = 5e-5
+    train_batch_size: int = 32
+    metric_for_best_model: str | None = "accuracy"
+
+
+def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = print
+                       ) -> tuple[TextDataset, TextDataset, list[str]]:
+    """(train, evaluation, label names) after carve-out and limits; every label checked against the map."""
+    if not cfg.train:
+        raise DataError("no training data: give --train FILE (TSV/CSV, JSONL, JSON) or hub:NAME[:SPLIT]")
+    cols = dict(text_column=cfg.text_column, text_pair_column=cfg.text_pair_column, label_column=cfg.label_column)
+    full = load_text_dataset(cfg.train, **cols)
+    if cfg.eval:
+        train = full
+        evaluation = load_text_dataset(cfg.eval, **cols)
+    else:
+        train, evaluation = carve_validation(full, cfg.validation_fraction, cfg.seed)
+        log(f"validation: {len(evaluation)} texts carved out of {cfg.train} (stratified, {cfg.validation_fraction:g})")
+    names = build_label_map(full.labels, cfg.labels, full.label_names)
+    if len(names) < 2:
+        raise DataError(f"{cfg.train}: only one class ({names[0]}); classification needs at least two")
+    train = limit_dataset(train, cfg.limit, stratify=cfg.stratify, seed=cfg.seed)
+    evaluation = limit_dataset(evaluation, cfg.eval_limit, stratify=cfg.stratify, seed=cfg.seed)
+    encode_labels(train, names)        # raises on a label outside the map, naming its line
+    encode_labels(evaluation, names)
+    if (evaluation.pairs is None) != (train.pairs is None):
+        raise DataError(f"{cfg.eval}: training data has text pairs but evaluation data does not (or the reverse)")
+    return train, evaluation, names
+
+
+def model_card(cfg: ClassifyTrainConfig, train: TextDataset, evaluation: TextDataset, labels: list[str],
+               metrics: dict, base_source: str) -> str:
+    rows = "\n".join(f"| {k} | {metrics[k]:.4f} |" for k in ("accuracy", "f1", "f1_macro", "precision", "recall", "mcc")
+                     if isinstance(metrics.get(k), float))
+    counts = ", ".join(f"{k}: {v}" for k, v in train.class_counts().items())
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+tags: [encoderlab, text-classification]
+base_model: {cfg.model}
+---
+# Text classifier fine-tuned with encoderlab
+
+- Base model: `{cfg.model}` ({base_source})
+- Labels (id order): {", ".join(f"`{x}`" for x in labels)}
+- Training data: `{cfg.train}`: {len(train)} texts ({counts}){"; stratified limit" if cfg.limit and cfg.stratify else ""}
+- Evaluation data: `{cfg.eval or f"{cfg.validation_fraction:g} of {cfg.train} (stratified carve-out)"}`: {len(evaluation)} texts
+- Inputs: text column `{train.text_column}`{f", pair column `{train.text_pair_column}`" if train.pairs is not None else ""}; max_seq_length {cfg.max_seq_length}, truncation {cfg.truncation}
+- Training: {cfg.num_train_epochs} epochs (max_steps {cfg.max_steps}), learning_rate {cfg.learning_rate}, batch {cfg.train_batch_size} x {cfg.gradient_accumulation_steps}, warmup_ratio {cfg.warmup_ratio}, weight_decay {cfg.weight_decay}, seed {cfg.seed}
+
+## Evaluation ({metrics.get("total")} texts)
+| metric | value |
+|---|---|
+{rows}
+
+## Use
+```python
+from transformers import pipeline
+clf = pipeline("text-classification", model="PATH/model")
+clf("a gripping, beautifully acted film")
+
+from encoderlab.classify import TextClassifier   # same truncation as in training, top-k, probabilities
+TextClassifier("PATH/model")(["first text", "second text"], top_k=2)
+```
+"""
+
+
+def write_confusion_png(run: RunDir, metrics: dict[str, Any]) -> Path | None:
+    """RUN/confusion_matrix.png drawn by encoderlab.reports.plots, written atomically."""
+    from ..reports.plots import NamedFigure, RunData, confusion_figure, save_figures
+
+    fig = confusion_figure(RunData(name=run.path.name, path=run.path, metrics=metrics))
+    if fig is None:
+        return None
+    return save_figures([NamedFigure("confusion_matrix", "Confusion matrix", fig)], run.path)[0]
+
+
+def _epoch_of(checkpoint: str | None) -> float:
+    if not checkpoint:
+        return 0.0
+    try:
+        return float(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["epoch"] or 0.0)
+    except (OSError, KeyError, ValueError):
+        return 0.0
+
+
+def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite: bool = False,
+                   log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
+    """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
+
+    `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
+    """
+    t_start = time.time()
+    if cfg.metric_for_best_model not in CLASSIFY_METRICS:
+        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for classification "
+                              f"(known: {', '.join(CLASSIFY_METRICS)})")
+    if cfg.truncation not in TRUNCATIONS:
+        raise EncoderlabError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not '{cfg.truncation}'")
+    precision = resolve_precision(cfg.precision)
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
+    train, evaluation, labels = load_classify_data(cfg, log)
+    resolved = load_model(cfg.model, "classify", tokenizer=cfg.tokenizer, seed=cfg.seed, num_labels=len(labels),
+                          id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    model, tok = resolved.model, resolved.tokenizer
+    model.config.problem_type = "single_label_classification"
+    fcfg = ClassifyFeatureConfig(cfg.max_seq_length, cfg.truncation, cfg.head_tokens)
+    fcfg.check(tok)
+    limit = getattr(model.config, "max_position_embeddings", 512)
+    if cfg.max_seq_length > limit:
+        raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {limit} positions")
+    model.config.encoderlab = {"task": "classify", "max_seq_length": cfg.max_seq_length, "truncation": cfg.truncation,
+                               "head_tokens": cfg.head_tokens, "text_column": train.text_column,
+                               "text_pair_column": train.text_pair_column, "label_column": train.label_column}
+
+    run = RunDir(cfg.output_dir)
+    main_process = is_main_process()
+    checkpoint = find_checkpoint(run) if resume else None
+    if resume and checkpoint is None and main_process:
+        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
+    if main_process:
+        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
+    try:
+        if main_process:
+            run.write_json("labels.json", {"labels": labels, "label2id": {n: i for i, n in enumerate(labels)},
+                                           "train_counts": train.class_counts()})
+        y_train = encode_labels(train, labels)
+        y_eval = encode_labels(evaluation, labels)
+        train_feats = make_features(train.texts, tok, fcfg, pairs=train.pairs)
+        eval_feats = make_features(evaluation.texts, tok, fcfg, pairs=evaluation.pairs)
+        if main_process:
+            log(f"train: {len(train)} texts ({', '.join(f'{k} {v}' for k, v in train.class_counts().items())}) · "
+                f"eval: {len(evaluation)} texts · labels {', '.join(labels)} · truncated to {cfg.max_seq_length} "
+                f"tokens ({cfg.truncation}): {train_feats.truncated + eval_feats.truncated} texts · model {cfg.model} "
+                f"({resolved.num_parameters / 1e6:.1f} M parameters) · precision {precision}")
+        import datasets
+
+        cols = train_feats.model_inputs(y_train)
+        cols["length"] = train_feats.lengths.tolist()
+        train_ds = datasets.Dataset.from_dict(cols)
+        last: dict[str, Any] = {}
+
+        def evaluate(trainer) -> dict[str, Any]:
+            step = trainer.state.global_step
+            if last.get("step") == step:
+                return last["metrics"]
+            start = time.time()
+            out = predict_features(trainer.model, tok, eval_feats, labels=y_eval, batch_size=cfg.eval_batch_size,
+                                   precision=precision, device=trainer.args.device, accelerator=trainer.accelerator)
+            metrics = {"loss": out.loss, **classification_metrics(y_eval, out.predicted, labels),
+                       "examples_per_second": len(eval_feats) / max(time.time() - start, 1e-9)}
+            last.update(step=step, out=out, metrics=metrics)
+            return metrics
+
+        metric = cfg.metric_for_best_model
+        trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
+                               collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
+                               greater_is_better=metric != "loss", callbacks=callbacks)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        train_seconds = result.metrics.get("train_runtime", 0.0)
+        if trainer.args.load_best_model_at_end:
+            last.clear()
+        final = evaluate(trainer)
+        out = last["out"]
+        save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))
+        if trainer.is_world_process_zero():
+            scalars = {k: v for k, v in final.items() if isinstance(v, (int, float))}
+            run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
+                                **{f"eval_{k}": v for k, v in scalars.items()}})
+            lines = []
+            for i in range(len(evaluation)):
+                row = {"id": evaluation.ids[i], "text": evaluation.texts[i]}
+                if evaluation.pairs is not None:
+                    row["text_pair"] = evaluation.pairs[i]
+                row.update(label=evaluation.labels[i], predicted=labels[int(out.predicted[i])],
+                           score=round(float(out.probabilities[i].max()), 6),
+                           probabilities={n: round(float(p), 6) for n, p in zip(labels, out.probabilities[i])})
+                lines.append(json.dumps(row, ensure_ascii=False))
+            atomic_write_text(run.path / "predictions.jsonl", "\n".join(lines) + "\n")
+            write_confusion_png(run, final)
+            summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
+                       "train_examples": len(train), "eval_examples": len(evaluation),
+                       "train_examples_per_second": features_per_second(
+                           len(train_feats), (trainer.state.epoch or 0) - _epoch_of(checkpoint), train_seconds),
+                       "global_step": trainer.state.global_step, "wall_seconds": round(time.time() - t_start, 1)}
+            run.write_json("metrics.json", summary)   # last: its presence marks a finished run
+            run.finish("completed")
+            return summary
+        return final
+    except BaseException as exc:
+        if main_process:
+            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+        raise

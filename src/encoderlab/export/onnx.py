@@ -1,0 +1,255 @@
+"""Export a QA or classification model to ONNX and check ONNX Runtime against PyTorch.
+
+``export_onnx("runs/qa")`` writes ``runs/qa/onnx/`` holding ``model.onnx`` (inputs ``input_ids``,
+``attention_mask`` [, ``token_type_ids``], int64, with dynamic ``batch`` and ``sequence`` axes;
+outputs ``start_logits``/``end_logits`` for QA or ``logits`` for classification), plus the
+model's ``config.json`` and tokenizer files, so the directory is self-contained for serving.
+
+The graph comes from PyTorch's ``torch.export``-based exporter (``dynamo=True``); the legacy
+TorchScript exporter is the fallback. After export the ONNX model is run with ONNX Runtime (CPU)
+on a padded batch of two inputs of different lengths and its logits are compared with the
+PyTorch model's: the largest absolute difference is reported and must be within tolerance.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EncoderlabError, ModelError
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"      # optional dynamic int8 quantization of ONNX_FILE (weights int8, activations quantized at run time)
+EXPORT_INFO = "export.json"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUTS = {"qa": ("start_logits", "end_logits"), "classify": ("logits",)}
+
+# Sample inputs for the verification (two lengths, so padding and the attention mask are exercised).
+_SAMPLE_A = ("Who wrote the report?", "The committee wrote the report in 2019 after two years of hearings.")
+_SAMPLE_B = ("When?", "In the spring of 1850, the river flooded the valley; the town was rebuilt on the hill "
+                      "above it by the survivors, who named it after the first mayor.")
+
+
+@dataclass
+class OnnxExport:
+    path: Path                 # the model.onnx file
+    directory: Path            # the directory holding it, the config and the tokenizer
+    task: str                  # "qa" | "classify"
+    max_abs_diff: float        # ONNX Runtime vs PyTorch on the verification batch (nan when not verified)
+    tolerance: float
+    seconds: float
+    exporter: str              # "dynamo" | "torchscript"
+    int8_path: Path | None = None          # model.int8.onnx with quantize=True
+    int8_max_abs_diff: float | None = None  # its difference from PyTorch (informative: int8 is approximate)
+
+
+def resolve_model_dir(source: str | Path) -> tuple[Path, Path | None]:
+    """(model directory, run directory or None) for a run directory (uses RUN/model) or a model directory."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ModelError(f"{path} does not exist (give a run directory or a model directory)")
+    if (path / "model" / "config.json").is_file():
+        return path / "model", path
+    if (path / "config.json").is_file():
+        return path, None
+    raise ModelError(f"{path} is neither a run directory (no model/config.json) nor a model directory (no config.json)")
+
+
+def model_task(config) -> str:
+    """'qa' or 'classify' from config.encoderlab['task'] or the architecture name."""
+    info = getattr(config, "encoderlab", None) or {}
+    task = info.get("task") if isinstance(info, dict) else None
+    if task in OUTPUTS:
+        return task
+    for arch in getattr(config, "architectures", None) or []:
+        if arch.endswith("ForQuestionAnswering"):
+            return "qa"
+        if arch.endswith("ForSequenceClassification"):
+            return "classify"
+    raise ModelError("cannot tell the model's task: config.encoderlab['task'] is not 'qa' or 'classify' and the "
+                     "architecture is neither *ForQuestionAnswering nor *ForSequenceClassification")
+
+
+def _wrapper(model, input_names: tuple[str, ...], outputs: tuple[str, ...]):
+    import torch
+
+    class Logits(torch.nn.Module):
+        """Positional inputs -> a tuple of logits tensors (what an ONNX graph wants)."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            out = self.inner(**dict(zip(input_names, args)))
+            return tuple(out[name] for name in outputs)
+
+    return Logits(model).eval()
+
+
+def _sample_batch(tokenizer, task: str, input_names) -> dict[str, np.ndarray]:
+    if task == "qa":
+        enc = tokenizer([_SAMPLE_A[0], _SAMPLE_B[0]], [_SAMPLE_A[1], _SAMPLE_B[1]], padding=True,
+                        return_tensors="np")
+    else:
+        enc = tokenizer([_SAMPLE_A[1], _SAMPLE_B[1]], padding=True, return_tensors="np")
+    return {k: np.asarray(enc[k], dtype=np.int64) for k in input_names}
+
+
+def model_input_names(model, tokenizer) -> tuple[str, ...]:
+    """The inputs the model takes among input_ids / attention_mask / token_type_ids."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    names = tuple(n for n in INPUT_NAMES if n in params and (n != "token_type_ids" or n in tokenizer.model_input_names))
+    if "input_ids" not in names:
+        raise ModelError(f"{type(model).__name__} does not take input_ids; cannot export it")
+    return names
+
+
+def _export(wrapper, args, path: Path, input_names, output_names, opset: int) -> str:
+    import torch
+
+    quiet = io.StringIO()
+    errors = []
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)   # e.g. "torchvision is not installed" notes
+    try:  # the torch.export-based exporter (needs onnxscript)
+        batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
+        shapes = (tuple({0: batch, 1: seq} for _ in input_names),)  # one entry: the wrapper's *args
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(wrapper, args, input_names=list(input_names), output_names=list(output_names),
+                                        dynamic_shapes=shapes, dynamo=True, opset_version=max(opset, 18),
+                                        verbose=False)
+            program.save(str(path))
+        return "dynamo"
+    except Exception as exc:  # noqa: BLE001 - fall back to the TorchScript exporter below
+        errors.append(f"dynamo exporter: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    try:
+        axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
+        axes.update({n: {0: "batch", 1: "sequence"} if n != "logits" else {0: "batch"} for n in output_names})
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            torch.onnx.export(wrapper, args, str(path), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_axes=axes, opset_version=opset,
+                              dynamo=False)
+        return "torchscript"
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"torchscript exporter: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    raise ModelError("ONNX export failed; " + "; ".join(errors))
+
+
+def onnx_session(path: str | Path, threads: int | None = None):
+    """An ONNX Runtime CPU InferenceSession for `path`."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization (ONNX Runtime): int8 MatMul weights, activations quantized per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))     # it logs a "consider pre-processing" note on the root logger
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+
+
+def verify_onnx(path: str | Path, model, tokenizer, task: str) -> float:
+    """Max |ORT - torch| over all outputs on a padded two-example batch (fp32, CPU)."""
+    import torch
+
+    session = onnx_session(path)
+    names = tuple(i.name for i in session.get_inputs())
+    batch = _sample_batch(tokenizer, task, names)
+    ort_out = session.run(list(OUTPUTS[task]), batch)
+    model = model.to("cpu").eval()
+    with torch.inference_mode():
+        ref = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+    diffs = [float(np.abs(np.asarray(o, dtype=np.float64) - ref[n].float().numpy().astype(np.float64)).max())
+             for o, n in zip(ort_out, OUTPUTS[task])]
+    return max(diffs)
+
+
+def export_onnx(source: str | Path, out_dir: str | Path | None = None, *, opset: int = 18, verify: bool = True,
+                tolerance: float = 1e-4, overwrite: bool = True, quantize: bool = False) -> OnnxExport:
+    """Export the model of a run directory (RUN/model) or a model directory to ONNX.
+
+    Writes ``out_dir`` (default ``RUN/onnx`` or ``MODEL_DIR/onnx``): ``model.onnx``, ``config.json``,
+    the tokenizer files and ``export.json`` (exporter, tolerance, max abs diff). With ``verify``
+    the ONNX Runtime logits must match PyTorch's within ``tolerance`` (absolute, scaled by the
+    largest logit magnitude when that exceeds 1) or a ModelError is raised. With ``quantize`` a
+    dynamically int8-quantized copy ``model.int8.onnx`` is written too (faster on CPU, approximate:
+    its difference from PyTorch is reported, not enforced).
+    """
+    import torch
+
+    from ..models import load_model
+    from ..runs import atomic_write_json
+
+    start = time.time()
+    model_dir, run_dir = resolve_model_dir(source)
+    out = Path(out_dir) if out_dir is not None else (run_dir or model_dir) / "onnx"
+    if out.resolve() == model_dir.resolve():
+        raise EncoderlabError(f"the ONNX output directory must differ from the model directory {model_dir}")
+    if (out / ONNX_FILE).exists() and not overwrite:
+        raise EncoderlabError(f"{out / ONNX_FILE} exists; pass overwrite=True to replace it")
+    from transformers import AutoConfig
+
+    task = model_task(AutoConfig.from_pretrained(str(model_dir)))
+    resolved = load_model(str(model_dir), task)
+    model, tokenizer = resolved.model.to("cpu").eval(), resolved.tokenizer
+    model.config.use_cache = False
+    names = model_input_names(model, tokenizer)
+    outputs = OUTPUTS[task]
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / ONNX_FILE, out / (ONNX_FILE + ".data"), out / INT8_FILE):
+        stale.unlink(missing_ok=True)
+    sample = _sample_batch(tokenizer, task, names)
+    args = tuple(torch.from_numpy(sample[n]) for n in names)
+    exporter = _export(_wrapper(model, names, outputs), args, out / ONNX_FILE, names, outputs, opset)
+    model.config.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    diff = float("nan")
+    if verify:
+        diff = verify_onnx(out / ONNX_FILE, model, tokenizer, task)
+        with torch.inference_mode():
+            scale = max(1.0, max(float(model(**{k: torch.from_numpy(v) for k, v in sample.items()})[o].abs().max())
+                                 for o in outputs))
+        if not diff <= tolerance * scale:
+            raise ModelError(f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (tolerance {tolerance * scale:.3g}); "
+                             f"the export in {out} is not trustworthy")
+    int8_path, int8_diff = None, None
+    if quantize:
+        int8_path = out / INT8_FILE
+        quantize_int8(out / ONNX_FILE, int8_path)
+        int8_diff = verify_onnx(int8_path, model, tokenizer, task)
+    atomic_write_json(out / EXPORT_INFO, {"task": task, "source": str(model_dir), "exporter": exporter,
+                                          "opset": opset, "inputs": list(names), "outputs": list(outputs),
+                                          "max_abs_diff": diff if verify else None, "tolerance": tolerance,
+                                          "int8": INT8_FILE if quantize else None, "int8_max_abs_diff": int8_diff,
+                                          "torch": torch.__version__})
+    return OnnxExport(out / ONNX_FILE, out, task, diff, tolerance, time.time() - start, exporter, int8_path, int8_diff)
+
+
+def read_export_info(directory: str | Path) -> dict:
+    path = Path(directory) / EXPORT_INFO
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

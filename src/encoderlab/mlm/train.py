@@ -1,0 +1,271 @@
+"""`encoderlab pretrain`: masked-LM (optionally + next-sentence prediction) pretraining with perplexity.
+
+From scratch (``scratch:<preset>``) or continued pretraining of a pretrained encoder (domain
+adaptation). The run directory is the engine's (see encoderlab.runs); ``RUN/model`` is a normal
+model directory that ``train qa`` / ``train classify`` accept as ``--model``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import EncoderlabError, ModelError
+from ..models import load_model
+from ..qa.train import _epoch_of
+from ..runs import RunDir
+from ..training import TrainConfig, find_checkpoint, is_main_process, make_trainer, resolve_precision, save_model
+from .corpus import Corpus, hold_out, load_corpus
+from .evaluate import MaskedLMEvaluator, perplexity
+from .features import MaskingCollator, build_features
+
+OBJECTIVES = ("mlm", "mlm+nsp")
+PRETRAIN_METRICS = {"loss": False, "perplexity": False, "nsp_accuracy": True, "nsp_loss": False}
+
+
+@dataclass
+class PretrainConfig(TrainConfig):
+    model: str = "scratch:bert-mini"
+    output_dir: str = "runs/pretrain"
+    corpus: str | None = None                  # text file / directory / .jsonl(.gz) / hub:NAME[:CONFIG][:SPLIT]
+    eval_corpus: str | None = None             # None: hold out eval_fraction of the corpus' documents
+    text_field: str = "text"                   # JSONL / Hub column holding the text
+    objective: str = "mlm"                     # mlm | mlm+nsp
+    mlm_probability: float = 0.15
+    whole_word_mask: bool = False
+    max_seq_length: int = 128
+    limit: int | None = None                   # first N documents of the corpus
+    eval_fraction: float = 0.05
+    eval_before_training: bool = True          # the epoch-0 perplexity (skipped when resuming)
+    learning_rate: float = 1e-4
+    eval_batch_size: int = 32                  # MLM logits are batch x length x vocabulary floats
+    metric_for_best_model: str | None = "loss"
+
+
+def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
+    """(training corpus, held-out corpus) of documents."""
+    if not cfg.corpus:
+        raise EncoderlabError("no corpus: pass --corpus (a text file, a directory, a .jsonl(.gz) file or hub:NAME)")
+    corpus = load_corpus(cfg.corpus, text_field=cfg.text_field, limit=cfg.limit)
+    if cfg.eval_corpus:
+        return corpus, load_corpus(cfg.eval_corpus, text_field=cfg.text_field)
+    return hold_out(corpus, cfg.eval_fraction, cfg.seed)
+
+
+def _check_config(cfg: PretrainConfig) -> str:
+    if cfg.objective not in OBJECTIVES:
+        raise EncoderlabError(f"unknown objective '{cfg.objective}' (known: {', '.join(OBJECTIVES)})")
+    if not 0 < cfg.mlm_probability < 1:
+        raise EncoderlabError(f"mlm_probability must be between 0 and 1 (exclusive), not {cfg.mlm_probability}")
+    metric = cfg.metric_for_best_model or "loss"
+    if metric not in PRETRAIN_METRICS or (metric.startswith("nsp") and cfg.objective != "mlm+nsp"):
+        known = [m for m in PRETRAIN_METRICS if cfg.objective == "mlm+nsp" or not m.startswith("nsp")]
+        raise EncoderlabError(f"unknown metric '{metric}' for pretraining with {cfg.objective} "
+                              f"(known: {', '.join(known)})")
+    return metric
+
+
+def load_pretraining_model(cfg: PretrainConfig):
+    """The model with the objective's heads: MaskedLM for mlm, ForPreTraining (MLM + NSP heads) for mlm+nsp."""
+    import inspect
+
+    task = "mlm" if cfg.objective == "mlm" else "pretraining"
+    resolved = load_model(cfg.model, task, tokenizer=cfg.tokenizer, seed=cfg.seed)
+    if task == "pretraining" and "next_sentence_label" not in inspect.signature(resolved.model.forward).parameters:
+        raise ModelError(f"{cfg.model} ({resolved.model.config.model_type}) has no next-sentence-prediction head; "
+                         f"use --objective mlm")
+    return resolved
+
+
+def _log_before_evaluation_callback():
+    """A TrainerCallback making Trainer log the training loss right before every evaluation, so each
+    row of the perplexity table has the training loss of the steps since the previous evaluation."""
+    from transformers import TrainerCallback
+
+    class LogBeforeEvaluation(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if control.should_evaluate:
+                control.should_log = True
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if control.should_evaluate:
+                control.should_log = True
+
+    return LogBeforeEvaluation()
+
+
+def epoch_table(history: list[dict]) -> list[dict[str, Any]]:
+    """One row per evaluation: step, epoch, mean logged training loss since the previous evaluation,
+    eval loss, perplexity (and NSP accuracy). The last record of a step wins (e.g. after --resume)."""
+    evals: dict[int, dict] = {}
+    for rec in history:
+        if "eval_loss" in rec:
+            if rec.get("final") and rec["step"] in evals:
+                continue
+            evals[rec["step"]] = rec
+    logged, last_step = [], 0
+    for rec in history:
+        if "loss" in rec and "step" in rec and rec["step"] > last_step:
+            logged.append((rec, last_step))
+            last_step = rec["step"]
+    rows, previous = [], -1
+    for step in sorted(evals):
+        rec = evals[step]
+        # each logged loss is the mean over the steps since the log before it: weigh it by those steps
+        weighted = [(r["loss"], r["step"] - p) for r, p in logged if previous < r["step"] <= step]
+        steps = sum(w for _, w in weighted)
+        row = {"step": step, "epoch": round(float(rec.get("epoch") or 0.0), 2),
+               "train_loss": sum(l * w for l, w in weighted) / steps if steps else None,
+               "eval_loss": rec["eval_loss"], "perplexity": rec.get("eval_perplexity", perplexity(rec["eval_loss"]))}
+        if "eval_nsp_accuracy" in rec:
+            row["nsp_accuracy"] = rec["eval_nsp_accuracy"]
+        rows.append(row)
+        previous = step
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of `epoch_table` rows (the CLI prints a Rich one)."""
+    nsp = any("nsp_accuracy" in r for r in rows)
+    head = ["step", "epoch", "train loss", "eval loss", "perplexity"] + (["NSP acc"] if nsp else [])
+    body = [[str(r["step"]), f"{r['epoch']:.2f}", "-" if r["train_loss"] is None else f"{r['train_loss']:.4f}",
+             f"{r['eval_loss']:.4f}", f"{r['perplexity']:.2f}"]
+            + ([f"{r['nsp_accuracy']:.3f}" if "nsp_accuracy" in r else "-"] if nsp else []) for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    lines = [" | ".join(h.rjust(w) for h, w in zip(head, widths)), "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.rjust(w) for c, w in zip(b, widths)) for b in body]
+    return "\n".join(lines)
+
+
+def model_card(cfg: PretrainConfig, train: Corpus, evaluation: Corpus, rows: list[dict], summary: dict,
+               base_source: str) -> str:
+    table = format_table(rows)
+    return f"""---
+library_name: transformers
+pipeline_tag: fill-mask
+tags: [encoderlab, masked-lm{", next-sentence-prediction" if cfg.objective == "mlm+nsp" else ""}]
+base_model: {cfg.model}
+---
+# Encoder pretrained with encoderlab (`{cfg.objective}`)
+
+- Start: `{cfg.model}` ({base_source})
+- Corpus: `{cfg.corpus}`: {len(train)} training documents, {summary['train_chunks']} sequences, {summary['train_tokens']:,} tokens
+- Held out: `{evaluation.spec}`: {len(evaluation)} documents, {summary['eval_masked_tokens']:,} masked tokens (fixed masks, seed {cfg.seed})
+- Masking: {cfg.mlm_probability:.0%} of tokens (80% [MASK], 10% random, 10% unchanged){", whole words" if cfg.whole_word_mask else ""}; max_seq_length {cfg.max_seq_length}
+- Training: {cfg.num_train_epochs} epochs (max_steps {cfg.max_steps}), learning_rate {cfg.learning_rate}, batch {cfg.train_batch_size} x {cfg.gradient_accumulation_steps}, warmup_ratio {cfg.warmup_ratio}, weight_decay {cfg.weight_decay}, seed {cfg.seed}
+
+## Held-out perplexity (exp of the mean masked-token loss)
+```
+{table}
+```
+
+## Use
+```python
+from transformers import pipeline
+pipeline("fill-mask", model="PATH/model")("The movie was [MASK].")
+```
+Fine-tune it like any encoder: `encoderlab train qa --model PATH/model` (or `train classify`).
+"""
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
+             log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
+    """Pretrain, evaluate perplexity after each epoch (or every eval_steps), save. Returns the final
+    metrics (also in RUN/metrics.json); the per-evaluation table is ``metrics["evaluations"]``.
+
+    `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
+    """
+    t_start = time.time()
+    metric = _check_config(cfg)
+    precision = resolve_precision(cfg.precision)
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
+    train, evaluation = load_pretrain_data(cfg)
+    resolved = load_pretraining_model(cfg)
+    model, tok = resolved.model, resolved.tokenizer
+    positions = getattr(model.config, "max_position_embeddings", 512)
+    if cfg.max_seq_length > positions:
+        raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {positions} positions")
+    model.config.encoderlab = {"task": "pretraining", "objective": cfg.objective, "corpus": cfg.corpus}
+
+    main_process = is_main_process()
+    run = RunDir(cfg.output_dir)
+    if main_process and not (resume or overwrite) and run.path.is_dir() and any(run.path.iterdir()):
+        run.start(cfg.to_dict())        # refuses with the engine's message, before the tokenizing work
+    kw = dict(objective=cfg.objective, max_seq_length=cfg.max_seq_length, whole_word_mask=cfg.whole_word_mask,
+              show_progress=main_process)
+    train_feats = build_features(train.documents, tok, seed=cfg.seed, **kw)
+    eval_feats = build_features(evaluation.documents, tok, seed=cfg.seed + 1, **kw)
+    if len(train_feats) == 0 or len(eval_feats) == 0:
+        which = cfg.corpus if len(train_feats) == 0 else evaluation.spec
+        raise EncoderlabError(f"{which}: no {'sentence pairs' if cfg.objective == 'mlm+nsp' else 'text'} "
+                              f"to train or evaluate on")
+    evaluator = MaskedLMEvaluator(eval_feats, tok, mlm_probability=cfg.mlm_probability,
+                                  whole_word_mask=cfg.whole_word_mask, seed=cfg.seed,
+                                  batch_size=cfg.eval_batch_size)
+    checkpoint = find_checkpoint(run) if resume else None
+    if resume and checkpoint is None and main_process:
+        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
+    if main_process:
+        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
+    try:
+        if main_process:
+            log(f"train: {len(train)} documents -> {len(train_feats)} sequences ({train_feats.tokens:,} tokens) · "
+                f"held out: {len(evaluation)} documents -> {len(eval_feats)} sequences, {evaluator.masked_tokens:,} "
+                f"masked tokens · {cfg.objective} · model {cfg.model} ({resolved.num_parameters / 1e6:.1f} M "
+                f"parameters) · precision {precision}")
+        last: dict[str, Any] = {}
+
+        def evaluate(trainer) -> dict[str, Any]:
+            step = trainer.state.global_step
+            if last.get("step") == step:       # e.g. the final evaluation right after the last epoch's
+                return last["metrics"]
+            metrics = evaluator(trainer.model, precision=precision, accelerator=trainer.accelerator,
+                                show_progress=trainer.is_world_process_zero())
+            last.update(step=step, metrics=metrics)
+            return metrics
+
+        collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
+        trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
+                               collator=collator, evaluator=evaluate, metric=metric,
+                               greater_is_better=PRETRAIN_METRICS[metric],
+                               callbacks=[_log_before_evaluation_callback(), *(callbacks or [])])
+        initial = None
+        if cfg.eval_before_training and checkpoint is None:
+            initial = evaluate(trainer)
+            if main_process:
+                run.append_history({"step": 0, "epoch": 0.0, "time": 0.0,
+                                    **{f"eval_{k}": v for k, v in initial.items()}})
+                log(f"before training: eval loss {initial['loss']:.4f} · perplexity {initial['perplexity']:.2f}")
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        train_seconds = result.metrics.get("train_runtime", 0.0)
+        if trainer.args.load_best_model_at_end:
+            last.clear()                       # the best checkpoint was reloaded: evaluate it afresh
+        final = evaluate(trainer)
+        if trainer.is_world_process_zero():
+            run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
+                                **{f"eval_{k}": v for k, v in final.items()}})
+        rows = epoch_table(run.history()) if trainer.is_world_process_zero() else []
+        epochs_done = (trainer.state.epoch or 0.0) - _epoch_of(checkpoint)
+        summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
+                   "train_documents": len(train), "train_chunks": len(train_feats), "train_tokens": train_feats.tokens,
+                   "train_tokens_per_second": (train_feats.tokens * epochs_done / train_seconds
+                                               if train_seconds > 0 else math.nan),
+                   "eval_documents": len(evaluation), "eval_chunks": len(eval_feats),
+                   "eval_masked_tokens": evaluator.masked_tokens,
+                   "initial_perplexity": initial["perplexity"] if initial else None,
+                   "objective": cfg.objective, "global_step": trainer.state.global_step,
+                   "evaluations": rows, "wall_seconds": round(time.time() - t_start, 1)}
+        save_model(trainer, run, model_card(cfg, train, evaluation, rows, summary, resolved.source))  # every rank
+        if trainer.is_world_process_zero():
+            run.write_json("metrics.json", summary)   # last: its presence marks a finished run
+            run.finish("completed")
+            return summary
+        return final
+    except BaseException as exc:
+        if main_process:
+            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+        raise
+

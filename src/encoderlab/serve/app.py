@@ -1,0 +1,266 @@
+"""The FastAPI app: ``create_app(backends, settings)``.
+
+Endpoints: ``POST /v1/answer`` (extractive QA, top-k spans with confidence and character offsets,
+the no-answer score), ``POST /v1/classify`` (labels and probabilities), ``GET /v1/models``
+(served models with their batching statistics), ``GET /healthz``, the web page at ``/`` and the
+OpenAPI docs at ``/docs``. Limits (``ServeSettings``): request body size -> 413; context length,
+question count and length, text count and length, top_k range -> 422 with a message naming the
+limit; inference slower than ``request_timeout_s`` -> 504.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Optional, Sequence
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import __version__
+from .backends import ModelBackend
+from .classify import ClassifyService
+from .qa import QAService
+
+
+@dataclass
+class ServeSettings:
+    """Batching and request limits of the server (all have CLI flags in `encoderlab serve`)."""
+    max_batch_size: int = 32          # features / texts per model forward
+    max_wait_ms: float = 5.0          # how long the first item of a batch waits for company
+    request_timeout_s: float = 30.0   # per request, tokenization + queueing + inference
+    max_body_bytes: int = 1_000_000
+    max_context_chars: int = 20_000
+    max_questions: int = 16
+    max_question_chars: int = 1_000
+    max_top_k: int = 20
+    max_texts: int = 64
+    max_text_chars: int = 20_000
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if value is None or value < 0 or (value == 0 and name != "max_wait_ms"):
+                raise ValueError(f"{name} must be positive, not {value}")
+
+
+# ---- request / response schemas -----------------------------------------------------------------------
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"context": "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
+         "questions": ["When was the Eiffel Tower completed?", "Where is it?"], "top_k": 3}]})
+    context: str = Field(description="The text to answer from.")
+    question: Optional[str] = Field(None, description="One question (or give `questions`).")
+    questions: Optional[list[str]] = Field(None, description="Several questions about the same context.")
+    top_k: int = Field(1, description="Answers per question.")
+    model: Optional[str] = Field(None, description="Served model name; default: the first QA model.")
+
+
+class Answer(BaseModel):
+    text: str
+    score: float = Field(description="Probability of this span among the n-best candidates.")
+    start: int = Field(description="Character offset of the answer's first character in the context.")
+    end: int = Field(description="Character offset just past the answer's last character.")
+
+
+class QuestionResult(BaseModel):
+    question: str
+    answers: list[Answer]
+    no_answer_score: Optional[float] = Field(description="Null (no-answer) score minus the best span's score "
+                                                         "(logits); > the model's threshold means 'no answer'.")
+    no_answer_probability: Optional[float] = Field(description="Probability of 'no answer' (SQuAD v2.0 models).")
+    answerable: bool
+
+
+class AnswerResponse(BaseModel):
+    model: str
+    results: list[QuestionResult]
+    seconds: float
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"texts": ["A gripping, beautifully shot film.", "Two hours I will never get back."]}]})
+    texts: list[str] = Field(description="Texts to classify.")
+    model: Optional[str] = Field(None, description="Served model name; default: the first classifier.")
+
+
+class Classification(BaseModel):
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    results: list[Classification]
+    seconds: float
+
+
+# ---- body size limit (pure ASGI, so it sees the raw stream) -----------------------------------------------
+
+class BodySizeLimit:
+    """Reject request bodies larger than `max_bytes` with 413 before the app parses them."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send, int(declared))
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return await self._reject(send, size)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _reject(self, send, size: int):
+        payload = json.dumps({"detail": f"request body too large: {size} bytes > the {self.max_bytes}-byte limit"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+# ---- the app -----------------------------------------------------------------------------------------
+
+def _limit(condition: bool, message: str, status: int = 422) -> None:
+    if condition:
+        raise HTTPException(status_code=status, detail=message)
+
+
+def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None = None) -> FastAPI:
+    """A FastAPI app serving `backends` (QA and/or classification) with dynamic batching."""
+    settings = settings or ServeSettings()
+    if not backends:
+        raise ValueError("create_app needs at least one model backend")
+    services: dict[str, QAService | ClassifyService] = {}
+    for b in backends:
+        if b.name in services:
+            raise ValueError(f"two models are named '{b.name}'")
+        kwargs = dict(max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms)
+        services[b.name] = QAService(b, **kwargs) if b.task == "qa" else ClassifyService(b, **kwargs)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        for s in services.values():
+            await s.batcher.aclose()
+
+    app = FastAPI(title="encoderlab", version=__version__, lifespan=lifespan,
+                  description="Extractive question answering and text classification with fine-tuned encoders. "
+                              "Concurrent requests are batched dynamically for the model.")
+    app.state.settings = settings
+    app.state.services = services
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        parts = []
+        for e in errors[:5]:
+            where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return JSONResponse(status_code=422, content={"detail": "; ".join(parts) or "invalid request",
+                                                      "errors": json.loads(json.dumps(errors, default=str))})
+
+    def pick(name: str | None, task: str) -> QAService | ClassifyService:
+        what = "QA" if task == "qa" else "classification"
+        if name is None:
+            for s in services.values():
+                if s.backend.task == task:
+                    return s
+            raise HTTPException(404, f"no {what} model is served (models: {', '.join(services)})")
+        if name not in services:
+            raise HTTPException(404, f"unknown model '{name}' (served: {', '.join(services)})")
+        s = services[name]
+        _limit(s.backend.task != task, f"model '{name}' is a {s.backend.task} model, not a {what} model")
+        return s
+
+    async def run_with_timeout(coro):
+        try:
+            return await asyncio.wait_for(coro, settings.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"the request took longer than the {settings.request_timeout_s:g} s timeout") from None
+
+    @app.post("/v1/answer", response_model=AnswerResponse, summary="Answer questions about a context")
+    async def answer(req: AnswerRequest) -> AnswerResponse:
+        _limit(req.question is not None and req.questions is not None, "give `question` or `questions`, not both")
+        questions = [req.question] if req.question is not None else req.questions
+        _limit(not questions, "no question: give `question` (a string) or `questions` (a non-empty list)")
+        _limit(len(questions) > settings.max_questions,
+               f"too many questions: {len(questions)} > the limit of {settings.max_questions} per request")
+        for i, q in enumerate(questions):
+            _limit(not q.strip(), f"question {i + 1} is empty")
+            _limit(len(q) > settings.max_question_chars,
+                   f"question {i + 1} is too long: {len(q)} characters > the limit of {settings.max_question_chars}")
+        _limit(not req.context.strip(), "context is empty")
+        _limit(len(req.context) > settings.max_context_chars,
+               f"context too long: {len(req.context)} characters > the limit of {settings.max_context_chars}")
+        _limit(not 1 <= req.top_k <= settings.max_top_k,
+               f"top_k must be between 1 and {settings.max_top_k}, not {req.top_k}")
+        service = pick(req.model, "qa")
+        t0 = time.perf_counter()
+        results = await run_with_timeout(service.answer(req.context, questions, req.top_k))
+        return AnswerResponse(model=service.backend.name, results=results, seconds=round(time.perf_counter() - t0, 6))
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts")
+    async def classify(req: ClassifyRequest) -> ClassifyResponse:
+        _limit(not req.texts, "no text: give `texts`, a non-empty list of strings")
+        _limit(len(req.texts) > settings.max_texts,
+               f"too many texts: {len(req.texts)} > the limit of {settings.max_texts} per request")
+        for i, t in enumerate(req.texts):
+            _limit(not t.strip(), f"text {i + 1} is empty")
+            _limit(len(t) > settings.max_text_chars,
+                   f"text {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")
+        service = pick(req.model, "classify")
+        t0 = time.perf_counter()
+        results = await run_with_timeout(service.classify(req.texts))
+        return ClassifyResponse(model=service.backend.name, results=results, seconds=round(time.perf_counter() - t0, 6))
+
+    @app.get("/v1/models", summary="Served models, their settings and batching statistics")
+    async def models() -> dict:
+        return {"models": [{**s.backend.describe(), **s.describe(), "batching": s.batcher.stats()}
+                           for s in services.values()],
+                "limits": asdict(settings)}
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict:
+        return {"status": "ok", "models": list(services)}
+
+    static = resources.files("encoderlab.serve") / "static"
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app

@@ -1,0 +1,40 @@
+"""A bounded load test on loopback: N concurrent httpx clients, a fixed number of requests, no errors, real batches."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+CLIENTS = 16
+REQUESTS_PER_CLIENT = 6
+
+
+def test_concurrent_clients_get_answers_and_share_batches(live_server, context):
+    assert live_server.url.startswith("http://127.0.0.1:")
+    before = {m["name"]: m["batching"]["batches"] for m in httpx.get(f"{live_server.url}/v1/models").json()["models"]}
+
+    async def client(i: int) -> list[int]:
+        statuses = []
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as c:
+            for j in range(REQUESTS_PER_CLIENT):
+                if j % 3 == 2:
+                    r = await c.post("/v1/classify", json={"texts": [f"text {i}-{j}", "another one"]})
+                    assert r.json()["results"][0]["label"] in ("negative", "positive")
+                else:
+                    r = await c.post("/v1/answer", json={"context": context, "question": f"Who was Rollo ({i}, {j})?",
+                                                         "top_k": 2})
+                    a = r.json()["results"][0]["answers"][0]
+                    assert context[a["start"]:a["end"]] == a["text"]
+                statuses.append(r.status_code)
+        return statuses
+
+    async def main():
+        return await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+
+    statuses = [s for per_client in asyncio.run(main()) for s in per_client]
+    assert len(statuses) == CLIENTS * REQUESTS_PER_CLIENT and set(statuses) == {200}
+    models = {m["name"]: m for m in httpx.get(f"{live_server.url}/v1/models").json()["models"]}
+    qa = models["tiny"]["batching"]
+    assert qa["items"] >= CLIENTS * 4                          # every QA request went through the batcher
+    assert qa["largest_batch"] > 1 and qa["batches"] - before["tiny"] < CLIENTS * 4   # and batches were formed
+    assert models["sentiment"]["batching"]["largest_batch"] > 2
