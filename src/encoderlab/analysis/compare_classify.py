@@ -39,28 +39,13 @@ def read_texts_file(path: str | Path) -> list[str]:
     return texts
 
 
-def _gold_names(labels: list, model_labels: list[str], spec: str, where: str) -> list[str]:
-    """Gold labels as the model's label names (integer gold labels may name a class by its index)."""
-    known = set(model_labels)
-    out = []
-    for n, label in enumerate(labels):
-        name = str(label)
-        if name not in known and isinstance(label, int) and 0 <= label < len(model_labels):
-            name = model_labels[label]
-        if name not in known:
-            raise DataError(f"{where}: example {n + 1} has label {label!r}, which {spec} does not predict "
-                            f"(its labels: {', '.join(model_labels)})")
-        out.append(name)
-    return out
-
-
 def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: str | None = None,
                         text_pair_column: str | None = None, label_column: str | None = None,
                         limit: int | None = None, texts: str | Path | None = None, top_k: int = 2,
                         examples: int = 3, batch_size: int = 64, max_seq_length: int | None = None) -> dict[str, Any]:
     """Label the same texts with two classifiers and compare them (see the module docstring)."""
     from ..classify.predict import TextClassifier
-    from ..data.text import load_text_dataset
+    from ..data.text import encode_labels, limit_dataset, load_text_dataset
     from ..metrics.classification import classification_metrics
     from .compare import unique_labels
 
@@ -72,25 +57,27 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
         raise EncoderlabError(f"--limit must be positive, not {limit}")
     ds = load_text_dataset(data, text_column=text_column, text_pair_column=text_pair_column,
                            label_column=label_column)
-    n = len(ds.texts) if limit is None else min(limit, len(ds.texts))
-    if ds.labels is None or any(label is None for label in ds.labels[:n]):
-        raise DataError(f"{data}: comparing classifiers needs labelled texts (no label column found)")
+    ds = limit_dataset(ds, limit, stratify=False)          # the first N rows, as for QA
     asked = read_texts_file(texts) if texts is not None else []
     specs = [model_a, model_b]
     classifiers = [TextClassifier(s, batch_size=batch_size, max_seq_length=max_seq_length) for s in specs]
-    labels = unique_labels(specs)
-    items = ds.texts[:n]
-    pairs = ds.pairs[:n] if ds.pairs is not None else None
+    names = unique_labels(specs)
+    n = len(ds)
 
     rows, predicted, golds = [], [], []
-    for label, spec, clf in zip(labels, specs, classifiers):
-        gold = _gold_names(list(ds.labels[:n]), list(clf.labels), spec, str(data))
-        out = clf(list(items), text_pairs=list(pairs) if pairs is not None else None)
-        pred = [o["label"] for o in out]
-        m = classification_metrics(gold, pred, list(clf.labels))
+    for name, spec, clf in zip(names, specs, classifiers):
+        try:
+            gold_idx = encode_labels(ds, clf.labels)      # a gold label the model cannot predict: one line
+        except DataError as exc:
+            raise DataError(f"{spec} cannot be scored on {data}: {exc}") from exc
+        out = clf.predict(ds.texts, ds.pairs)
+        m = classification_metrics(gold_idx.tolist(), out.predicted.tolist(), clf.labels)
+        gold = [clf.labels[i] for i in gold_idx]
+        pred = [clf.labels[i] for i in out.predicted]
         right = sum(g == p for g, p in zip(gold, pred))
-        rows.append({"label": label, "spec": spec, "labels": list(clf.labels), "total": n, "correct": right,
-                     "incorrect": n - right, **{k: m[k] for k, _ in CLASSIFY_COLUMNS if k in m}})
+        rows.append({"label": name, "spec": spec, "labels": list(clf.labels), "total": n, "correct": right,
+                     "incorrect": n - right, **{k: m[k] for k, _ in CLASSIFY_COLUMNS if k in m},
+                     "confusion_matrix": m["confusion_matrix"]})
         predicted.append(pred)
         golds.append(gold)
 
@@ -99,7 +86,7 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
     shown = []
     for winner in (0, 1):
         picked = [i for i in range(n) if ok[winner][i] and not ok[1 - winner][i]][:examples]
-        shown += [{"index": i, "id": ds.ids[i] if ds.ids is not None else i, "text": items[i], "gold": golds[0][i],
+        shown += [{"index": i, "id": ds.ids[i], "where": ds.where[i], "text": ds.texts[i], "gold": golds[0][i],
                    "predicted": [predicted[0][i], predicted[1][i]], "correct": [ok[0][i], ok[1][i]]}
                   for i in picked]
     agreement = {"texts": n, "labelled_differently": differ,
@@ -110,16 +97,11 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
     result: dict[str, Any] = {"task": "classify", "data": str(data), "limit": limit, "texts": n, "models": rows,
                               "agreement": agreement}
     if asked:
-        answers = [clf(asked, top_k=top_k) for clf in classifiers]
+        answers = [clf(asked, top_k=len(clf.labels)) for clf in classifiers]
         result["top_k"] = top_k
-        result["asked"] = [{"text": t, "labels": [_top(answers[0][i], top_k), _top(answers[1][i], top_k)]}
+        result["asked"] = [{"text": t, "labels": [answers[0][i]["top"][:top_k], answers[1][i]["top"][:top_k]]}
                            for i, t in enumerate(asked)]
     return result
-
-
-def _top(prediction: dict, k: int) -> list[dict]:
-    probs = sorted(prediction["probabilities"].items(), key=lambda kv: -kv[1])[:k]
-    return [{"label": label, "score": float(p)} for label, p in probs]
 
 
 def label_cell(item: dict | None) -> str:
