@@ -34,3 +34,31 @@ def assert_one_line_error(code, err, *fragments):
     assert "Traceback" not in err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+# -- headless Chromium (Debian chromium + chromium-driver; `make browser` installs them) ----------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason=f"needs headless Chromium: {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver)")
+
+
+def chromium_driver(profile_dir: Path, window: str = "1400,2400"):
+    """A headless Chromium driven by Selenium with the system driver; console logs kept; quit() it after.
+
+    The flags keep Chromium off the network it cannot reach here (background services, sync, updates).
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", f"--user-data-dir={profile_dir}", f"--window-size={window}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    drv.set_page_load_timeout(60)
+    return drv

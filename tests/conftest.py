@@ -37,3 +37,18 @@ def tiny_qa_run(tmp_path_factory):
                         max_seq_length=128, doc_stride=32, precision="fp32", learning_rate=1e-3)
     metrics = train_qa(cfg, log=lambda m: None)
     return out, metrics
+
+
+@pytest.fixture()
+def chromium(tmp_path):
+    """A headless Chromium (Selenium + the system driver) for browser tests; mark them `needs_chromium`."""
+    import shutil
+
+    from _helpers import chromium_driver
+
+    drv = chromium_driver(tmp_path / "chromium-profile")
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

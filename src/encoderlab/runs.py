@@ -121,6 +121,10 @@ class RunDir:
         info.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
         self.write_json("run.json", info)
 
+    def fail(self, exc: BaseException) -> None:
+        """Record why the run stopped: `interrupted` (Ctrl-C) or `failed` with the error's text."""
+        self.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+
     @property
     def status(self) -> str:
         try:

@@ -374,3 +374,25 @@ def save_model(trainer, run: RunDir, card: str) -> Path | None:
 
 def features_per_second(n_features: int, epochs: float, seconds: float) -> float:
     return n_features * epochs / seconds if seconds > 0 else math.nan
+
+
+def epochs_done(checkpoint: str | None) -> float:
+    """Epochs already done in the checkpoint a resumed run starts from (0 for a fresh run)."""
+    if not checkpoint:
+        return 0.0
+    import json
+
+    try:
+        return float(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["epoch"] or 0.0)
+    except (OSError, KeyError, ValueError):
+        return 0.0
+
+
+def train_summary(trainer, result, *, checkpoint: str | None, items: int, unit: str, t_start: float) -> dict:
+    """The metrics.json fields every task shares: train loss and time, `train_<unit>_per_second` over the
+    `items` trained on per epoch (only the epochs of this invocation, when resumed), steps, wall time."""
+    seconds = result.metrics.get("train_runtime", 0.0)
+    epochs = (trainer.state.epoch or 0.0) - epochs_done(checkpoint)
+    return {"train_loss": result.metrics.get("train_loss"), "train_runtime": seconds,
+            f"train_{unit}_per_second": features_per_second(items, epochs, seconds),
+            "global_step": trainer.state.global_step, "wall_seconds": round(time.time() - t_start, 1)}

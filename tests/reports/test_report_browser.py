@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
+from _helpers import needs_chromium
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"needs headless Chromium: {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver)")
+pytestmark = needs_chromium
 
 RUNS = ("bert-seed1", "bert-seed2")
 
@@ -55,24 +50,8 @@ def write_run(root: Path, name: str, shift: float) -> Path:
 
 
 @pytest.fixture()
-def driver(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,2400"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    drv.set_page_load_timeout(60)
-    try:
-        yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+def driver(chromium):
+    return chromium
 
 
 def test_report_renders_in_chromium(tmp_path, driver):

@@ -1,38 +1,16 @@
 """The web page in headless Chromium (Selenium): ask a question, see the answer highlighted; classify a text."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
+from _helpers import needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"needs headless Chromium: {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture()
-def driver(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1200,1600"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    drv.set_page_load_timeout(60)
-    try:
-        yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+def driver(chromium):
+    return chromium
 
 
 def test_ask_and_classify_on_the_page(live_server, driver, context, tmp_path):

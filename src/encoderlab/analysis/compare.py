@@ -271,6 +271,17 @@ def fmt_metric(key: str, value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+def ranked_rows(columns: list[list], cell) -> list[list[str]]:
+    """Rows `rank, cell(col_1[r]), cell(col_2[r]), ...` for ranked lists of unequal lengths (cell(None) = blank)."""
+    depth = max((len(x) for x in columns), default=0)
+    return [[str(r + 1)] + [cell(x[r] if r < len(x) else None) for x in columns] for r in range(depth)]
+
+
+def ranked_md_table(names: list[str], columns: list[list], cell) -> str:
+    """Each model's ranked answers (or labels) side by side, one Markdown table."""
+    return md_table(["rank"] + names, ranked_rows(columns, cell), right=[0])
+
+
 def answer_cell(answer: dict | None) -> str:
     if answer is None:
         return ""
@@ -298,11 +309,8 @@ def comparison_markdown(result: dict) -> str:
     if result.get("asked"):
         lines += ["", f"## Your questions (top {result['top_k']})"]
         for n, q in enumerate(result["asked"], 1):
-            depth = max(len(x) for x in q["answers"])
             lines += ["", f"**{n}. {md_cell(q['question'])}** (context: {md_cell(q['context'])})", ""]
-            lines.append(md_table(["rank"] + labels,
-                                  [[r + 1] + [answer_cell(x[r] if r < len(x) else None) for x in q["answers"]]
-                                   for r in range(depth)], right=[0]))
+            lines.append(ranked_md_table(labels, q["answers"], answer_cell))
     return "\n".join(lines) + "\n"
 
 

@@ -118,7 +118,7 @@ def agreement_sentence(result: dict) -> str:
 
 def classifier_comparison_markdown(result: dict) -> str:
     """The comparison as a Markdown document (the same content as the terminal tables)."""
-    from .compare import fmt_metric, md_cell, md_table
+    from .compare import fmt_metric, md_cell, md_table, ranked_md_table
 
     names = [m["label"] for m in result["models"]]
     lines = [f"# Classifier comparison on `{result['data']}`", "",
@@ -136,9 +136,6 @@ def classifier_comparison_markdown(result: dict) -> str:
     if result.get("asked"):
         lines += ["", f"## Your texts (top {result['top_k']})"]
         for n, item in enumerate(result["asked"], 1):
-            depth = max(len(x) for x in item["labels"])
             lines += ["", f"**{n}. {md_cell(item['text'])}**", ""]
-            lines.append(md_table(["rank"] + names,
-                                  [[r + 1] + [label_cell(x[r] if r < len(x) else None) for x in item["labels"]]
-                                   for r in range(depth)], right=[0]))
+            lines.append(ranked_md_table(names, item["labels"], label_cell))
     return "\n".join(lines) + "\n"

@@ -19,8 +19,8 @@ from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
-from ..training import (TrainConfig, features_per_second, find_checkpoint, is_main_process, make_trainer,
-                        resolve_precision, save_model, DynamicPadCollator)
+from ..training import (TrainConfig, find_checkpoint, is_main_process, make_trainer,
+                        resolve_precision, save_model, train_summary, DynamicPadCollator)
 from .features import ClassifyFeatureConfig, make_features
 from .predict import predict_features
 
@@ -122,15 +122,6 @@ def write_confusion_png(run: RunDir, metrics: dict[str, Any]) -> Path | None:
     return save_figures([NamedFigure("confusion_matrix", "Confusion matrix", fig)], run.path)[0]
 
 
-def _epoch_of(checkpoint: str | None) -> float:
-    if not checkpoint:
-        return 0.0
-    try:
-        return float(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["epoch"] or 0.0)
-    except (OSError, KeyError, ValueError):
-        return 0.0
-
-
 def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite: bool = False,
                    log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
@@ -205,7 +196,6 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
                                collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
                                greater_is_better=metric != "loss", callbacks=callbacks)
         result = trainer.train(resume_from_checkpoint=checkpoint)
-        train_seconds = result.metrics.get("train_runtime", 0.0)
         if trainer.args.load_best_model_at_end:
             last.clear()
         final = evaluate(trainer)
@@ -226,16 +216,14 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
                 lines.append(json.dumps(row, ensure_ascii=False))
             atomic_write_text(run.path / "predictions.jsonl", "\n".join(lines) + "\n")
             write_confusion_png(run, final)
-            summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
-                       "train_examples": len(train), "eval_examples": len(evaluation),
-                       "train_examples_per_second": features_per_second(
-                           len(train_feats), (trainer.state.epoch or 0) - _epoch_of(checkpoint), train_seconds),
-                       "global_step": trainer.state.global_step, "wall_seconds": round(time.time() - t_start, 1)}
+            summary = {**final, "train_examples": len(train), "eval_examples": len(evaluation),
+                       **train_summary(trainer, result, checkpoint=checkpoint, items=len(train_feats),
+                                       unit="examples", t_start=t_start)}
             run.write_json("metrics.json", summary)   # last: its presence marks a finished run
             run.finish("completed")
             return summary
         return final
     except BaseException as exc:
         if main_process:
-            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+            run.fail(exc)
         raise

@@ -84,7 +84,7 @@ def _show_comparison(result: dict, console) -> None:
     from rich.markup import escape as esc
     from rich.table import Table
 
-    from ..analysis.compare import TABLE_COLUMNS, agreement_sentence, answer_cell, fmt_metric
+    from ..analysis.compare import TABLE_COLUMNS, agreement_sentence, answer_cell, fmt_metric, ranked_rows
 
     where = f", part {result['part']}" if result.get("part") else ""
     table = Table(title=esc(f"{result['questions']} questions of {result['data']}{where} (SQuAD v{result['version']})"))
@@ -114,9 +114,8 @@ def _show_comparison(result: dict, console) -> None:
         t.add_column("rank", justify="right")
         for label in labels:
             t.add_column(label, overflow="fold")
-        depth = max(len(x) for x in q["answers"])
-        for r in range(depth):
-            t.add_row(str(r + 1), *(esc(answer_cell(x[r] if r < len(x) else None)) for x in q["answers"]))
+        for row in ranked_rows(q["answers"], answer_cell):
+            t.add_row(*map(esc, row))
         console.print(t)
 
 
@@ -124,7 +123,7 @@ def _show_classifier_comparison(result: dict, console) -> None:
     from rich.markup import escape as esc
     from rich.table import Table
 
-    from ..analysis.compare import fmt_metric
+    from ..analysis.compare import fmt_metric, ranked_rows
     from ..analysis.compare_classify import CLASSIFY_COLUMNS, agreement_sentence, label_cell
 
     table = Table(title=esc(f"{result['texts']} labelled texts of {result['data']}"))
@@ -152,8 +151,8 @@ def _show_classifier_comparison(result: dict, console) -> None:
         t.add_column("rank", justify="right")
         for name in names:
             t.add_column(name, overflow="fold")
-        for r in range(max(len(x) for x in item["labels"])):
-            t.add_row(str(r + 1), *(esc(label_cell(x[r] if r < len(x) else None)) for x in item["labels"]))
+        for row in ranked_rows(item["labels"], label_cell):
+            t.add_row(*map(esc, row))
         console.print(t)
 
 

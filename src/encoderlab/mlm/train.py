@@ -6,16 +6,15 @@ model directory that ``train qa`` / ``train classify`` accept as ``--model``.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import EncoderlabError, ModelError
 from ..models import load_model
-from ..qa.train import _epoch_of
 from ..runs import RunDir
-from ..training import TrainConfig, find_checkpoint, is_main_process, make_trainer, resolve_precision, save_model
+from ..training import (TrainConfig, find_checkpoint, is_main_process, make_trainer, resolve_precision, save_model,
+                        train_summary)
 from .corpus import Corpus, hold_out, load_corpus
 from .evaluate import MaskedLMEvaluator, perplexity
 from .features import MaskingCollator, build_features
@@ -240,7 +239,6 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
                                     **{f"eval_{k}": v for k, v in initial.items()}})
                 log(f"before training: eval loss {initial['loss']:.4f} · perplexity {initial['perplexity']:.2f}")
         result = trainer.train(resume_from_checkpoint=checkpoint)
-        train_seconds = result.metrics.get("train_runtime", 0.0)
         if trainer.args.load_best_model_at_end:
             last.clear()                       # the best checkpoint was reloaded: evaluate it afresh
         final = evaluate(trainer)
@@ -248,16 +246,14 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
             run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
                                 **{f"eval_{k}": v for k, v in final.items()}})
         rows = epoch_table(run.history()) if trainer.is_world_process_zero() else []
-        epochs_done = (trainer.state.epoch or 0.0) - _epoch_of(checkpoint)
-        summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
-                   "train_documents": len(train), "train_chunks": len(train_feats), "train_tokens": train_feats.tokens,
-                   "train_tokens_per_second": (train_feats.tokens * epochs_done / train_seconds
-                                               if train_seconds > 0 else math.nan),
+        summary = {**final, "train_documents": len(train), "train_chunks": len(train_feats),
+                   "train_tokens": train_feats.tokens,
+                   **train_summary(trainer, result, checkpoint=checkpoint, items=train_feats.tokens, unit="tokens",
+                                   t_start=t_start),
                    "eval_documents": len(evaluation), "eval_chunks": len(eval_feats),
                    "eval_masked_tokens": evaluator.masked_tokens,
                    "initial_perplexity": initial["perplexity"] if initial else None,
-                   "objective": cfg.objective, "global_step": trainer.state.global_step,
-                   "evaluations": rows, "wall_seconds": round(time.time() - t_start, 1)}
+                   "objective": cfg.objective, "evaluations": rows}
         save_model(trainer, run, model_card(cfg, train, evaluation, rows, summary, resolved.source))  # every rank
         if trainer.is_world_process_zero():
             run.write_json("metrics.json", summary)   # last: its presence marks a finished run
@@ -266,6 +262,6 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
         return final
     except BaseException as exc:
         if main_process:
-            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+            run.fail(exc)
         raise
 

@@ -11,8 +11,8 @@ from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (DynamicPadCollator, TrainConfig, features_per_second, find_checkpoint, is_main_process,
-                        make_trainer, resolve_precision, save_model)
+from ..training import (DynamicPadCollator, TrainConfig, find_checkpoint, is_main_process,
+                        make_trainer, resolve_precision, save_model, train_summary)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
 
@@ -100,19 +100,6 @@ QuestionAnswerer("PATH/model")(question="...", context="...", top_k=3)
 """
 
 
-def _epoch_of(checkpoint: str | None) -> float:
-    """Epochs already done in the checkpoint a resumed run starts from (0 for a fresh run)."""
-    if not checkpoint:
-        return 0.0
-    import json
-    from pathlib import Path
-
-    try:
-        return float(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["epoch"] or 0.0)
-    except (OSError, KeyError, ValueError):
-        return 0.0
-
-
 def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = False,
              log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
@@ -182,7 +169,6 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
                                collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
                                greater_is_better=metric != "loss", callbacks=callbacks)
         result = trainer.train(resume_from_checkpoint=checkpoint)
-        train_seconds = result.metrics.get("train_runtime", 0.0)
         if trainer.args.load_best_model_at_end:
             last.clear()                     # the best checkpoint was reloaded: evaluate it afresh
         final = evaluate(trainer)
@@ -195,17 +181,15 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
             run.write_json("nbest_predictions.json", out.nbest, indent=None)
             if out.null_odds is not None:
                 run.write_json("null_odds.json", out.null_odds)
-            summary = {**final, "train_loss": result.metrics.get("train_loss"), "train_runtime": train_seconds,
-                       "train_features": len(train_feats), "train_questions": len(train),
-                       "train_features_per_second": features_per_second(
-                           len(train_feats), (trainer.state.epoch or 0) - _epoch_of(checkpoint), train_seconds),
-                       "eval_features": len(eval_feats), "global_step": trainer.state.global_step,
-                       "wall_seconds": round(time.time() - t_start, 1)}
+            summary = {**final, "train_features": len(train_feats), "train_questions": len(train),
+                       "eval_features": len(eval_feats),
+                       **train_summary(trainer, result, checkpoint=checkpoint, items=len(train_feats),
+                                       unit="features", t_start=t_start)}
             run.write_json("metrics.json", summary)   # last: its presence marks a finished run
             run.finish("completed")
             return summary
         return final
     except BaseException as exc:
         if main_process:
-            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])
+            run.fail(exc)
         raise
