@@ -52,7 +52,7 @@ def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
 # (name, type, flags, help) of the TrainConfig options shared by every `train` command; "{default}" in a
 # help text is filled with the task config's default. Task commands add their own data/feature options.
 _HEAD_OPTIONS = [
-    ("model", str, ("--model", "-m"), "builtin:minilm-l6 (default), scratch:<preset>, a model directory or a Hub name."),
+    ("model", str, ("--model", "-m"), "builtin:minilm-l6, scratch:<preset>, a model directory or a Hub name [{default}]."),
     ("tokenizer", str, ("--tokenizer",), "Tokenizer to use instead of the model's own (a directory, builtin:… or Hub name)."),
 ]
 _TAIL_OPTIONS = [
