@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -47,8 +48,27 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def json_safe(obj: Any) -> Any:
+    """`obj` with non-finite floats (a diverged loss, an overflowing perplexity) as None: standard JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    """json.dumps that never writes the non-standard NaN / Infinity tokens (they become null)."""
+    try:
+        return json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(json_safe(obj), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+    atomic_write_text(path, dumps(obj, indent) + "\n")
 
 
 def atomic_replace_dir(tmp_dir: Path, final_dir: Path) -> None:
@@ -91,7 +111,7 @@ class RunDir:
 
     def append_history(self, record: dict) -> None:
         """One JSON line per record; each line is written whole with a single write call."""
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = dumps(record) + "\n"
         with open(self.path / "history.jsonl", "a", encoding="utf-8") as fh:
             fh.write(line)
 

@@ -38,3 +38,32 @@ def test_concurrent_clients_get_answers_and_share_batches(live_server, context):
     assert qa["items"] >= CLIENTS * 4                          # every QA request went through the batcher
     assert qa["largest_batch"] > 1 and qa["batches"] - before["tiny"] < CLIENTS * 4   # and batches were formed
     assert models["sentiment"]["batching"]["largest_batch"] > 2
+
+
+def test_parallel_tokenization_with_long_questions(torch_backends, context):
+    """Requests are tokenized in a thread pool: long questions (their own truncation pass) and contexts
+    tokenized at once must give exactly the serial windows — the tokenizer is shared and stateful."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from encoderlab.serve.qa import QAService
+
+    service = QAService(torch_backends[0])
+    long_q = "What is said here about " + "the history and the many people of the region " * 12 + "?"
+    jobs = [(context * (1 + i % 3), [long_q if i % 2 else "Who?", "When did it happen?"]) for i in range(24)]
+    serial = [service.featurize(c, q).input_ids for c, q in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda job: service.featurize(*job).input_ids, jobs))
+    assert parallel == serial
+    assert all(len(ids) <= service.feature_cfg.max_seq_length for feats in parallel for ids in feats)
+
+
+def test_windows_follow_training(qa_run):
+    """The served windows are the ones the model was trained with (recorded in its config)."""
+    import json
+
+    from encoderlab.serve import load_backend
+    from encoderlab.serve.qa import QAService
+
+    info = json.loads((qa_run / "model" / "config.json").read_text())["encoderlab"]
+    cfg = QAService(load_backend("tiny", qa_run)).feature_cfg
+    assert (cfg.max_seq_length, cfg.doc_stride) == (info["max_seq_length"], info["doc_stride"]) == (128, 32)

@@ -126,3 +126,18 @@ def test_export_rejects_a_model_without_task(tmp_path):
     r.tokenizer.save_pretrained(str(tmp_path / "bare"))
     with pytest.raises(ModelError, match="cannot tell the model's task"):
         export_onnx(tmp_path / "bare")
+
+
+def test_failed_verification_leaves_the_previous_export(monkeypatch, tmp_path, cls_model_dir):
+    """An export whose logits do not match PyTorch writes nothing: the previous export stays as it was."""
+    from encoderlab.errors import ModelError
+    from encoderlab.export import onnx as onnx_export
+
+    out = tmp_path / "onnx"
+    first = onnx_export.export_onnx(cls_model_dir, out)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    monkeypatch.setattr(onnx_export, "verify_onnx", lambda *a, **k: 1.0e3)
+    with pytest.raises(ModelError, match="not trustworthy"):
+        onnx_export.export_onnx(cls_model_dir, out)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert first.path.is_file() and not list(tmp_path.glob(".onnx*"))

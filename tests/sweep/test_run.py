@@ -151,10 +151,11 @@ def test_worker_killed_mid_trial_resumes_without_losing_or_repeating(capsys, tmp
     assert RunDir(killed_run.user_attrs["run_dir"]).status == "interrupted"
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_sweep_on_postgresql(capsys, tmp_path, base_yaml, write_yaml, postgres_url):
     sweep = write_yaml(tmp_path / "pg.yaml", {
         "method": "grid", "metric": {"name": "eval_loss", "goal": "minimize"},
-        "parameters": {"learning_rate": {"values": [1.0e-3, 3.0e-3, 1.0e-2]}}})
+        "parameters": {"learning_rate": {"values": [1.0e-3, 3.0e-3, 1.0e-2, 3.0e-2]}}})
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "encoderlab", "sweep", "run", str(sweep), "--base", str(base_yaml),
            "--storage", postgres_url, "--name", "shared"]
@@ -164,11 +165,17 @@ def test_two_processes_share_one_sweep_on_postgresql(capsys, tmp_path, base_yaml
     time.sleep(1.0)
     b = subprocess.Popen(cmd + ["--sweep-dir", str(tmp_path / "b")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outs = [p.communicate(timeout=300) for p in (a, b)]
+    try:
+        outs = [p.communicate(timeout=300) for p in (a, b)]
+    finally:                       # never leave sweep processes running against a server being torn down
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert a.returncode == 0 and b.returncode == 0, outs
     trials = _study(postgres_url, "shared").trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 3 and _grid_ids(complete) == [0, 1, 2]
+    assert len(complete) == 4 and _grid_ids(complete) == [0, 1, 2, 3]
     assert len({t.user_attrs["worker"] for t in complete}) >= 2           # both processes ran trials
     code, out, err = run_cli(capsys, "sweep", "report", "shared", "--storage", postgres_url,
                              "--sweep-dir", tmp_path / "a")

@@ -20,8 +20,8 @@ def ask_cmd(
     context_file: Optional[Path] = typer.Option(None, "--context-file", help="Read the context from a UTF-8 file."),
     question: Optional[list[str]] = typer.Option(None, "--question", "-q", help="A question (repeat for several). Without it: interactive session."),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="Answers per question."),
-    max_seq_length: int = typer.Option(384, "--max-seq-length", help="Window length; longer contexts are split into overlapping windows."),
-    doc_stride: int = typer.Option(128, "--doc-stride", help="Context tokens shared by consecutive windows."),
+    max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length; longer contexts are split into overlapping windows \\[as the model was trained, else 384]."),
+    doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object per question."),
 ) -> None:
     """Answer questions about a context with the top-k answers and their confidence.

@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from ..runs import dumps
+
 from . import app, fail, train_app
 from .train import D, build_config, comma_list, split_given, train_options
 
@@ -52,7 +54,7 @@ def train_classify_cmd(
     metrics = train_classify(cfg, resume=ctl["resume"], overwrite=ctl["overwrite"],
                              log=lambda m: typer.echo(m, err=True))
     if ctl["json_out"]:
-        typer.echo(json.dumps(metrics))
+        typer.echo(dumps(metrics))
         return
     from ..metrics.classification import format_report
 
@@ -68,9 +70,9 @@ def predict_classify_cmd(
     model: str = typer.Argument(..., help="A run directory, RUN/model, a model directory or a Hub name."),
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (or use --file)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="A data file (.tsv/.csv/.jsonl(.gz)/.json) or hub:NAME[:SPLIT] of texts; with labels, accuracy is printed too."),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text [found by name]."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text \\[found by name]."),
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="Column with the second text of pairs."),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with gold labels, to score the predictions [found by name, optional]."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with gold labels, to score the predictions \\[found by name, optional]."),
     top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="Labels shown per text, best first."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Texts per forward pass."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N texts of --file."),

@@ -6,6 +6,8 @@ from typing import Any, Optional
 
 import typer
 
+from ..runs import dumps
+
 from . import app
 from .train import D, build_config, split_given, train_options
 
@@ -44,7 +46,7 @@ def pretrain_cmd(
     cfg = build_config(PretrainConfig, ctl["config"], given)
     metrics = pretrain(cfg, resume=ctl["resume"], overwrite=ctl["overwrite"], log=lambda m: typer.echo(m, err=True))
     if ctl["json_out"]:
-        typer.echo(json.dumps(metrics))
+        typer.echo(dumps(metrics))
         return
     print_table(metrics["evaluations"], title=f"held-out perplexity ({cfg.objective}, {metrics['eval_masked_tokens']:,} masked tokens)")
     typer.echo(f"perplexity {metrics['perplexity']:.2f} · eval loss {metrics['loss']:.4f} · "

@@ -9,6 +9,8 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from ..runs import dumps
+
 from ..errors import EncoderlabError
 from . import train_app
 
@@ -180,7 +182,7 @@ def _print_final(metrics: dict, output_dir: str, json_out: bool) -> None:
     import json
 
     if json_out:
-        typer.echo(json.dumps(metrics))
+        typer.echo(dumps(metrics))
         return
     keys = [k for k in ("exact", "f1", "HasAns_f1", "NoAns_exact", "best_f1", "modified_exact", "loss") if k in metrics]
     typer.echo(" · ".join(f"{k} {metrics[k]:.2f}" for k in keys))

@@ -319,10 +319,12 @@ def stratified_indices(labels: Sequence[str], n: int, seed: int = 42) -> list[in
 
 def limit_dataset(ds: TextDataset, n: int | None, *, stratify: bool = True, seed: int = 42) -> TextDataset:
     """The first `n` rows, or a stratified random `n` rows (class proportions kept) when `stratify`."""
-    if not n or n >= len(ds):
+    if n is None:
         return ds
     if n < 1:
         raise DataError(f"limit must be at least 1, not {n}")
+    if n >= len(ds):
+        return ds
     if stratify and ds.labels is not None:
         return ds.subset(stratified_indices(ds.labels, n, seed))
     return ds.subset(range(n))

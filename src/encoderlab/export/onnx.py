@@ -217,33 +217,45 @@ def export_onnx(source: str | Path, out_dir: str | Path | None = None, *, opset:
     model.config.use_cache = False
     names = model_input_names(model, tokenizer)
     outputs = OUTPUTS[task]
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / ONNX_FILE, out / (ONNX_FILE + ".data"), out / INT8_FILE):
-        stale.unlink(missing_ok=True)
-    sample = _sample_batch(tokenizer, task, names)
-    args = tuple(torch.from_numpy(sample[n]) for n in names)
-    exporter = _export(_wrapper(model, names, outputs), args, out / ONNX_FILE, names, outputs, opset)
-    model.config.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    diff = float("nan")
-    if verify:
-        diff = verify_onnx(out / ONNX_FILE, model, tokenizer, task)
-        with torch.inference_mode():
-            scale = max(1.0, max(float(model(**{k: torch.from_numpy(v) for k, v in sample.items()})[o].abs().max())
-                                 for o in outputs))
-        if not diff <= tolerance * scale:
-            raise ModelError(f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (tolerance {tolerance * scale:.3g}); "
-                             f"the export in {out} is not trustworthy")
-    int8_path, int8_diff = None, None
-    if quantize:
-        int8_path = out / INT8_FILE
-        quantize_int8(out / ONNX_FILE, int8_path)
-        int8_diff = verify_onnx(int8_path, model, tokenizer, task)
-    atomic_write_json(out / EXPORT_INFO, {"task": task, "source": str(model_dir), "exporter": exporter,
-                                          "opset": opset, "inputs": list(names), "outputs": list(outputs),
-                                          "max_abs_diff": diff if verify else None, "tolerance": tolerance,
-                                          "int8": INT8_FILE if quantize else None, "int8_max_abs_diff": int8_diff,
-                                          "torch": torch.__version__})
+    # written to a temporary sibling, moved into place only once verified: a failed or interrupted export
+    # never leaves a model.onnx that `serve --backend onnx` would pick up
+    import shutil
+
+    from ..runs import atomic_replace_dir
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        sample = _sample_batch(tokenizer, task, names)
+        args = tuple(torch.from_numpy(sample[n]) for n in names)
+        exporter = _export(_wrapper(model, names, outputs), args, tmp / ONNX_FILE, names, outputs, opset)
+        model.config.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        diff = float("nan")
+        if verify:
+            diff = verify_onnx(tmp / ONNX_FILE, model, tokenizer, task)
+            with torch.inference_mode():
+                scale = max(1.0, max(float(model(**{k: torch.from_numpy(v) for k, v in sample.items()})[o].abs().max())
+                                     for o in outputs))
+            if not diff <= tolerance * scale:
+                raise ModelError(f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (tolerance {tolerance * scale:.3g}); "
+                                 f"the export is not trustworthy (nothing was written)")
+        int8_path, int8_diff = None, None
+        if quantize:
+            int8_path = tmp / INT8_FILE
+            quantize_int8(tmp / ONNX_FILE, int8_path)
+            int8_diff = verify_onnx(int8_path, model, tokenizer, task)
+        atomic_write_json(tmp / EXPORT_INFO, {"task": task, "source": str(model_dir), "exporter": exporter,
+                                              "opset": opset, "inputs": list(names), "outputs": list(outputs),
+                                              "max_abs_diff": diff if verify else None, "tolerance": tolerance,
+                                              "int8": INT8_FILE if quantize else None, "int8_max_abs_diff": int8_diff,
+                                              "torch": torch.__version__})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_replace_dir(tmp, out)
+    int8_path = out / INT8_FILE if quantize else None
     return OnnxExport(out / ONNX_FILE, out, task, diff, tolerance, time.time() - start, exporter, int8_path, int8_diff)
 
 

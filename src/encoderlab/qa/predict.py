@@ -77,7 +77,8 @@ class QuestionAnswerer:
     """
 
     def __init__(self, model: str | Any = "builtin:minilm-l6", tokenizer: Any = None, *, device: str | None = None,
-                 max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
+                 max_seq_length: int | None = None, doc_stride: int | None = None,
+                 max_query_length: int | None = None,
                  max_answer_length: int = 30, handle_impossible_answer: bool | None = None,
                  null_threshold: float | None = None):
         if isinstance(model, str):
@@ -90,8 +91,11 @@ class QuestionAnswerer:
         self.model, self.tokenizer = model, tokenizer
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
-        self.feature_cfg = QAFeatureConfig(max_seq_length, doc_stride, max_query_length)
         info = getattr(model.config, "encoderlab", None) or {}
+        # windows: as given, else as the model was trained (recorded by `train qa`), else 384 / 128 / 64
+        self.feature_cfg = QAFeatureConfig(max_seq_length or info.get("max_seq_length", 384),
+                                           doc_stride if doc_stride is not None else info.get("doc_stride", 128),
+                                           max_query_length or info.get("max_query_length", 64))
         self.with_null = (info.get("squad_version") == "2.0") if handle_impossible_answer is None else handle_impossible_answer
         self.null_threshold = info.get("null_threshold", 0.0) if null_threshold is None else null_threshold
         self.max_answer_length = max_answer_length

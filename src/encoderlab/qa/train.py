@@ -118,7 +118,8 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
     resolved = load_model(cfg.model, "qa", tokenizer=cfg.tokenizer, seed=cfg.seed)
     model, tok = resolved.model, resolved.tokenizer
     model.config.encoderlab = {"task": "qa", "squad_version": "2.0" if with_null else "1.1",
-                               "null_threshold": cfg.null_threshold}
+                               "null_threshold": cfg.null_threshold, "max_seq_length": cfg.max_seq_length,
+                               "doc_stride": cfg.doc_stride, "max_query_length": cfg.max_query_length}
     fcfg = QAFeatureConfig(cfg.max_seq_length, cfg.doc_stride, cfg.max_query_length)
     limit = getattr(model.config, "max_position_embeddings", 512)
     if cfg.max_seq_length > limit:

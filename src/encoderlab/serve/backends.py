@@ -8,6 +8,8 @@ autocast optional) and :class:`OnnxBackend` (ONNX Runtime on CPU, from ``encoder
 """
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,9 @@ class ModelBackend:
         info = getattr(config, "encoderlab", None) or {}
         self.info: dict = info if isinstance(info, dict) else {}
         self.max_positions = int(getattr(config, "max_position_embeddings", 512) or 512)
+        # A fast tokenizer is one Rust object whose truncation/padding settings are changed per call:
+        # requests tokenized in parallel threads must take turns (else "Already borrowed" or wrong windows).
+        self.tokenizer_lock = threading.Lock()
 
     @property
     def labels(self) -> list[str] | None:

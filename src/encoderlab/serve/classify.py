@@ -38,7 +38,8 @@ class ClassifyService:
                                       name=backend.name)
 
     def tokenize(self, texts: list[str]) -> list[dict]:
-        feats = make_features(texts, self.backend.tokenizer, self.feature_cfg)
+        with self.backend.tokenizer_lock:      # see ModelBackend.tokenizer_lock
+            feats = make_features(texts, self.backend.tokenizer, self.feature_cfg)
         cols = feats.model_inputs()
         return [{k: v[i] for k, v in cols.items()} for i in range(len(feats))]
 

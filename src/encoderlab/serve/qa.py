@@ -32,7 +32,7 @@ class QAService:
         seq = int(max_seq_length or backend.info.get("max_seq_length", 384))
         seq = min(seq, backend.max_positions)
         special = backend.tokenizer.num_special_tokens_to_add(pair=True)
-        query = min(max_query_length, max(1, seq // 4))
+        query = min(int(backend.info.get("max_query_length", max_query_length)), max(1, seq // 4))
         room = seq - query - special
         self.feature_cfg = QAFeatureConfig(seq, min(int(backend.info.get("doc_stride", doc_stride)), max(0, room // 2)),
                                            query)
@@ -52,7 +52,8 @@ class QAService:
     # ---- runs in the default thread pool -------------------------------------------------------------
     def featurize(self, context: str, questions: list[str]) -> QAFeatures:
         examples = [QAExample(id=str(i), question=q, context=context) for i, q in enumerate(questions)]
-        return make_features(examples, self.backend.tokenizer, self.feature_cfg)
+        with self.backend.tokenizer_lock:
+            return make_features(examples, self.backend.tokenizer, self.feature_cfg)
 
     def postprocess(self, context: str, questions: list[str], feats: QAFeatures,
                     logits: list[tuple[np.ndarray, np.ndarray]], top_k: int) -> list[dict]:

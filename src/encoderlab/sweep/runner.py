@@ -278,9 +278,10 @@ class SweepRunner:
             try:
                 self.study._storage.set_trial_user_attr(tid, "error", reason)
                 self.study.tell(number, state=TrialState.FAIL)
-                if rc < 0 and not self.stop.is_set():
-                    requeue(self.study, tid, MAX_RETRY)
-                    reason += "; parameters re-queued"
+                # killed, or stopped before it could record anything (e.g. Ctrl-C during its start-up):
+                # its configuration is owed to the sweep, so it runs again (a grid point is not lost)
+                requeue(self.study, tid, MAX_RETRY)
+                reason += "; parameters re-queued"
             except Exception:  # noqa: BLE001 - another worker failed it first
                 pass
             frozen = self.study._storage.get_trial(tid)

@@ -96,6 +96,9 @@ def create_or_join(name: str, storage, spec: SweepSpec, base: dict, *, seed: int
     record = sweep_record(spec, base)
     study = optuna.create_study(study_name=name, storage=storage, sampler=spec.sampler(seed), pruner=spec.pruner(),
                                 direction=spec.direction, load_if_exists=True)
+    if seed is not None and study.trials:
+        # a resumed or joining worker: a fresh sampler with the same seed would replay the first worker's draws
+        study.sampler = spec.sampler(seed + len(study.trials))
     stored = study.user_attrs.get(STUDY_ATTR)
     if stored is None:
         if study.direction.name.lower() != spec.direction:
