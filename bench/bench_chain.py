@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--squad", type=int, default=5690, help="SQuAD v2.0 training questions (train half: 5,690)")
     ap.add_argument("--squad-eval", type=int, default=1000, help="SQuAD v2.0 questions scored (test half)")
     ap.add_argument("--output-dir", default="runs/bench-chain")
+    ap.add_argument("--start-at", type=int, choices=(1, 2, 3), default=1,
+                    help="reuse the finished runs of the earlier steps in --output-dir (their metrics.json)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
@@ -62,36 +64,47 @@ def main(argv=None) -> int:
     out = Path(args.output_dir)
     t0 = time.time()
 
-    pre, t_pre = encoderlab(["pretrain", "--model", model, "--corpus", str(unsup), "--limit", str(args.reviews),
+    def step(n: int, name: str, args_: list[str]) -> tuple[dict, float]:
+        if n < args.start_at:           # reuse an earlier step's model; its figures only if it finished here
+            if n == args.start_at - 1 and not (out / name / "model" / "config.json").is_file():
+                sys.exit(f"--start-at {args.start_at}: no model in {out / name}")
+            path = out / name / "metrics.json"
+            metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            return metrics, metrics.get("wall_seconds", float("nan"))
+        return encoderlab(args_)
+
+    pre, t_pre = step(1, "1-pretrain", ["pretrain", "--model", model, "--corpus", str(unsup), "--limit", str(args.reviews),
                              "--epochs", "1", "--max-seq-length", "128", "--output-dir", str(out / "1-pretrain")])
-    cls, t_cls = encoderlab(["train", "classify", "--model", str(out / "1-pretrain" / "model"),
+    cls, t_cls = step(2, "2-sst2", ["train", "classify", "--model", str(out / "1-pretrain" / "model"),
                              "--train", str(sst2 / "train.tsv"), "--eval", str(sst2 / "dev.tsv"),
                              "--limit", str(args.sst2), "--epochs", "1", "--lr", "1e-4", "--train-batch-size", "32",
                              "--output-dir", str(out / "2-sst2")])
-    qa, t_qa = encoderlab(["train", "qa", "--model", str(out / "2-sst2" / "model"), "--train", str(v2),
+    qa, t_qa = step(3, "3-squad-v2", ["train", "qa", "--model", str(out / "2-sst2" / "model"), "--train", str(v2),
                            "--split-file", str(SQUAD_SPLIT), "--train-split", "train", "--eval-split", "test",
                            "--limit", str(args.squad), "--eval-limit", str(args.squad_eval), "--epochs", "2",
                            "--lr", "2e-4", "--train-batch-size", "16", "--max-seq-length", "256", "--doc-stride", "64",
                            "--output-dir", str(out / "3-squad-v2")])
     total = time.time() - t0
     rows = [
-        f"| 1. pretrain (MLM), {args.reviews} IMDB unlabelled reviews, 1 epoch | perplexity "
+        None if not pre else f"| 1. pretrain (MLM), {args.reviews} IMDB unlabelled reviews, 1 epoch | perplexity "
         f"{pre.get('initial_perplexity', float('nan')):.1f} → {pre['perplexity']:.1f} (held-out reviews) | {t_pre / 60:.1f} |",
-        f"| 2. train classify, {args.sst2} SST-2 sentences, 1 epoch | accuracy {100 * cls['accuracy']:.2f} · F1 "
+        None if not cls else f"| 2. train classify, {args.sst2} SST-2 sentences, 1 epoch | accuracy {100 * cls['accuracy']:.2f} · F1 "
         f"{100 * cls['f1']:.2f} · MCC {cls['mcc']:.3f} (SST-2 dev, {cls['total']}) | {t_cls / 60:.1f} |",
-        f"| 3. train qa, {args.squad} SQuAD v2.0 questions (train half), 2 epochs | EM {qa['exact']:.2f} · F1 "
+        None if not qa else f"| 3. train qa, {args.squad} SQuAD v2.0 questions (train half), 2 epochs | EM {qa['exact']:.2f} · F1 "
         f"{qa['f1']:.2f} · HasAns F1 {qa.get('HasAns_f1', float('nan')):.2f} · NoAns EM "
         f"{qa.get('NoAns_exact', float('nan')):.2f} · best F1 {qa.get('best_f1', float('nan')):.2f} (no-answer "
         f"threshold {qa.get('best_f1_thresh', float('nan')):.2f}) ({qa['total']} test-half questions) | {t_qa / 60:.1f} |",
     ]
+    rows = [r for r in rows if r]
     table = "| step | result | minutes |\n|---|---|---|\n" + "\n".join(rows)
     print(table)
     print(f"total {total / 60:.1f} min")
     if not args.no_docs:
         append_section("Pretrain → fine-tune chain (MiniLM: IMDB MLM → SST-2 → SQuAD v2.0)" if not args.quick else
                        "Pretrain → fine-tune chain (quick smoke run)",
-                       f"Model `{model}`; each step starts from the previous step's `RUN/model`.\n\n{table}\n\n"
-                       f"Total {total / 60:.1f} minutes.")
+                       f"Model `{model}`; each step starts from the previous step's `RUN/model`"
+                       + (f" (steps before {args.start_at} reused from earlier runs in `{out}`)" if args.start_at > 1 else "")
+                       + f".\n\n{table}\n\nTotal {total / 60:.1f} minutes for the steps run here.")
     return 0
 
 
