@@ -63,16 +63,12 @@ def resolve_model_dir(source: str | Path) -> tuple[Path, Path | None]:
 
 
 def model_task(config) -> str:
-    """'qa' or 'classify' from config.encoderlab['task'] or the architecture name."""
-    info = getattr(config, "encoderlab", None) or {}
-    task = info.get("task") if isinstance(info, dict) else None
+    """'qa' or 'classify' (see encoderlab.models.task_of_config); other models cannot be exported or served."""
+    from ..models import task_of_config
+
+    task = task_of_config(config)
     if task in OUTPUTS:
         return task
-    for arch in getattr(config, "architectures", None) or []:
-        if arch.endswith("ForQuestionAnswering"):
-            return "qa"
-        if arch.endswith("ForSequenceClassification"):
-            return "classify"
     raise ModelError("cannot tell the model's task: config.encoderlab['task'] is not 'qa' or 'classify' and the "
                      "architecture is neither *ForQuestionAnswering nor *ForSequenceClassification")
 
