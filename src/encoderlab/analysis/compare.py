@@ -194,15 +194,20 @@ def read_questions_file(path: str | Path) -> list[AskedQuestion]:
 # --------------------------------------------------------------------------------------------
 # the comparison
 
+def check_counts(top_k: int, examples: int) -> None:
+    """The --top-k / --examples checks both comparisons share."""
+    if top_k < 1:
+        raise EncoderlabError(f"--top-k must be at least 1, not {top_k}")
+    if examples < 0:
+        raise EncoderlabError(f"--examples must be 0 or more, not {examples}")
+
+
 def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | Path | None = None,
                    part: str | None = None, limit: int | None = None, questions: str | Path | None = None,
                    top_k: int = 3, examples: int = 3, max_seq_length: int = 384, doc_stride: int = 128,
                    batch_size: int = 64) -> dict[str, Any]:
     """Predict the same questions with two QA models and compare them (see the module docstring)."""
-    if top_k < 1:
-        raise EncoderlabError(f"--top-k must be at least 1, not {top_k}")
-    if examples < 0:
-        raise EncoderlabError(f"--examples must be 0 or more, not {examples}")
+    check_counts(top_k, examples)
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
     asked = read_questions_file(questions) if questions is not None else []
     specs = [model_a, model_b]

@@ -47,12 +47,9 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
     from ..classify.predict import TextClassifier
     from ..data.text import encode_labels, limit_dataset, load_text_dataset
     from ..metrics.classification import classification_metrics
-    from .compare import unique_labels
+    from .compare import check_counts, unique_labels
 
-    if top_k < 1:
-        raise EncoderlabError(f"--top-k must be at least 1, not {top_k}")
-    if examples < 0:
-        raise EncoderlabError(f"--examples must be 0 or more, not {examples}")
+    check_counts(top_k, examples)
     if limit is not None and limit < 1:
         raise EncoderlabError(f"--limit must be positive, not {limit}")
     ds = load_text_dataset(data, text_column=text_column, text_pair_column=text_pair_column,
