@@ -15,14 +15,14 @@ from _helpers import REPO, run_cli
 from optuna.trial import TrialState
 
 from encoderlab.runs import RunDir
+from encoderlab.sweep.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _study(url: str, name: str):
-    from encoderlab.sweep.storage import driver_url
-
-    return optuna.load_study(study_name=name, storage=driver_url(url))
+    # through encoderlab's opener: this test polls a database that a worker may be creating at that moment
+    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=None))
 
 
 def _grid_ids(trials):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from .config import SweepSpec
 STUDY_ATTR = "encoderlab_sweep"        # study user attribute holding the sweep (spec + base configuration)
 DEFAULT_HEARTBEAT = 10                 # seconds between a running trial's heartbeats
 MAX_RETRY = 3                          # re-queues of a killed trial before it stays failed
+SCHEMA_RACE_RETRIES = 5                # re-opens of a database whose schema another process is creating
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -61,17 +63,31 @@ def open_storage(url: str, *, heartbeat: int | None = DEFAULT_HEARTBEAT, grace: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # heartbeat / retry callback are flagged experimental
         try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                grace_period=grace or (3 * heartbeat if heartbeat else None),
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
-                if heartbeat else None)
+            for attempt in range(SCHEMA_RACE_RETRIES + 1):
+                try:
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                        grace_period=grace or (3 * heartbeat if heartbeat else None),
+                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                            max_retry=MAX_RETRY) if heartbeat else None)
+                except sqlalchemy.exc.DBAPIError as exc:
+                    # Processes opening a new database at once all create Optuna's schema; the losers see "table
+                    # ... already exists" or a duplicate version row. Once the winner commits, opening works.
+                    if attempt == SCHEMA_RACE_RETRIES or not _schema_race(exc):
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         except ImportError as exc:
             raise EncoderlabError(f"storage {redact(user_url)}: database driver missing ({exc.__cause__ or exc}); "
                                   f"for PostgreSQL pip install psycopg2-binary") from exc
         except (sqlalchemy.exc.SQLAlchemyError, sqlalchemy.exc.ArgumentError) as exc:
             first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise EncoderlabError(f"storage {redact(user_url)}: cannot open ({first})") from exc
+
+
+def _schema_race(exc) -> bool:
+    import sqlalchemy.exc
+
+    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(getattr(exc, "orig", exc))
 
 
 def driver_url(url: str) -> str:
