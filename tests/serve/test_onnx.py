@@ -141,3 +141,55 @@ def test_failed_verification_leaves_the_previous_export(monkeypatch, tmp_path, c
         onnx_export.export_onnx(cls_model_dir, out)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     assert first.path.is_file() and not list(tmp_path.glob(".onnx*"))
+
+
+def _domains_and_ops(path):
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    return {n.domain or "ai.onnx" for n in graph.node}, {n.op_type for n in graph.node}, graph
+
+
+def test_export_fuses_for_onnxruntime_and_int8_keeps_the_embeddings_fp32(tmp_path, qa_run):
+    import onnx
+    from transformers import AutoConfig
+
+    from encoderlab.export import export_onnx
+
+    layers = AutoConfig.from_pretrained(str(qa_run / "model")).num_hidden_layers
+    res = export_onnx(qa_run, tmp_path / "fused", quantize=True)
+    assert res.fused_operators["Attention"] == layers and res.fused_operators["EmbedLayerNormalization"] == 1
+    assert res.optimize_note is None and res.max_abs_diff <= 1e-4
+    domains, ops, _ = _domains_and_ops(res.path)
+    assert "com.microsoft" in domains and {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= ops
+    info = json.loads((res.directory / "export.json").read_text())
+    assert info["optimized"] is True and info["fused_operators"] == res.fused_operators
+    _, q_ops, q_graph = _domains_and_ops(res.int8_path)
+    assert {"QAttention", "MatMulInteger"} <= q_ops
+    words = next(t for t in q_graph.initializer if "word_embeddings" in t.name)
+    assert words.data_type == onnx.TensorProto.FLOAT            # embeddings are not quantized
+    assert res.int8_max_abs_diff < 5.0
+
+
+def test_no_optimize_writes_standard_operators_only(capsys, tmp_path, cls_model_dir):
+    out_dir = tmp_path / "portable"
+    code, out, err = run_cli(capsys, "export", "onnx", cls_model_dir, "-o", out_dir, "--no-optimize")
+    assert code == 0, err
+    assert "standard ONNX operators" in out
+    domains, _, _ = _domains_and_ops(out_dir / "model.onnx")
+    assert domains == {"ai.onnx"}
+    assert json.loads((out_dir / "export.json").read_text())["optimized"] is False
+
+
+def test_a_failed_fusion_keeps_the_unfused_graph(monkeypatch, tmp_path, cls_model_dir):
+    from encoderlab.export import onnx as onnx_export
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no pattern matched")
+
+    monkeypatch.setattr(onnx_export, "fuse_for_onnxruntime", broken)
+    res = onnx_export.export_onnx(cls_model_dir, tmp_path / "o")
+    assert res.fused_operators == {} and "optimizer failed (no pattern matched)" in res.optimize_note
+    assert res.max_abs_diff <= 1e-4 and sorted(p.name for p in res.directory.glob("*.onnx")) == ["model.onnx"]
+    domains, _, _ = _domains_and_ops(res.path)
+    assert domains == {"ai.onnx"}

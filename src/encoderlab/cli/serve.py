@@ -70,6 +70,8 @@ def export_onnx_cmd(
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the ONNX Runtime vs PyTorch comparison."),
     int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx (dynamic int8 quantization: "
                                                     "smaller and faster on CPU, approximate logits)."),
+    no_optimize: bool = typer.Option(False, "--no-optimize", help="Standard ONNX operators only (portable to other "
+                                     "runtimes) instead of ONNX Runtime's fused transformer kernels."),
 ) -> None:
     """Export a QA or classification model to ONNX (dynamic batch and sequence axes) and check it against PyTorch.
 
@@ -79,9 +81,14 @@ def export_onnx_cmd(
 
     model_dir, _ = resolve_model_dir(run)       # a bad path fails here, before any progress line
     typer.echo(f"exporting {model_dir} to ONNX…", err=True)
-    res = export_onnx(run, output, opset=opset, verify=not no_verify, tolerance=tolerance, quantize=int8)
+    res = export_onnx(run, output, opset=opset, verify=not no_verify, tolerance=tolerance, quantize=int8,
+                      optimize=not no_optimize)
     check = "not verified" if no_verify else f"max |onnxruntime - torch| = {res.max_abs_diff:.2e} (tolerance {res.tolerance:g})"
-    typer.echo(f"wrote {res.path} ({res.task}, {res.exporter} exporter, {res.seconds:.1f} s); {check}")
+    if res.fused_operators:
+        graph = "fused for ONNX Runtime: " + ", ".join(f"{n} {k}" for k, n in res.fused_operators.items())
+    else:
+        graph = "standard ONNX operators" + (f"; not fused: {res.optimize_note}" if res.optimize_note else "")
+    typer.echo(f"wrote {res.path} ({res.task}, {res.exporter} exporter, {graph}, {res.seconds:.1f} s); {check}")
     if res.int8_path is not None:
         typer.echo(f"wrote {res.int8_path} (int8 dynamic quantization); max |int8 - torch| = {res.int8_max_abs_diff:.2e} "
                    f"(approximate; serve it with --backend onnx --int8)")

@@ -5,10 +5,20 @@
 outputs ``start_logits``/``end_logits`` for QA or ``logits`` for classification), plus the
 model's ``config.json`` and tokenizer files, so the directory is self-contained for serving.
 
-The graph comes from PyTorch's ``torch.export``-based exporter (``dynamo=True``); the legacy
-TorchScript exporter is the fallback. After export the ONNX model is run with ONNX Runtime (CPU)
-on a padded batch of two inputs of different lengths and its logits are compared with the
-PyTorch model's: the largest absolute difference is reported and must be within tolerance.
+By default (``optimize=True``) the graph is made for ONNX Runtime: the model is traced with eager
+attention by the TorchScript exporter (the graph ONNX Runtime's transformer optimizer recognizes;
+the ``torch.export``-based exporter is the fallback), then ``onnxruntime.transformers.optimizer``
+fuses it into ONNX Runtime's ``Attention``, ``EmbedLayerNormalization``, ``SkipLayerNormalization``
+and ``BiasGelu`` kernels (contrib ops: the file then runs in ONNX Runtime only). With
+``optimize=False`` the file holds standard ONNX operators only (``torch.export``-based exporter
+first). After export the ONNX model is run with ONNX Runtime (CPU) on a padded batch of two inputs
+of different lengths and its logits are compared with the PyTorch model's: the largest absolute
+difference is reported and must be within tolerance; a fused graph that misses it is dropped for
+the unfused one (recorded in ``export.json``).
+
+The optional int8 copy quantizes the weights of the MatMul and fused Attention nodes per output
+channel (dynamic quantization: activations are quantized at run time); the embeddings stay fp32,
+since quantizing them costs most of int8's accuracy loss on SQuAD (see docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ from ..errors import EncoderlabError, ModelError
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"      # optional dynamic int8 quantization of ONNX_FILE (weights int8, activations quantized at run time)
+INT8_OPS = ("MatMul", "Attention")  # quantized node types; Gather / EmbedLayerNormalization (embeddings) stay fp32
 EXPORT_INFO = "export.json"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUTS = {"qa": ("start_logits", "end_logits"), "classify": ("logits",)}
@@ -48,6 +59,8 @@ class OnnxExport:
     exporter: str              # "dynamo" | "torchscript"
     int8_path: Path | None = None          # model.int8.onnx with quantize=True
     int8_max_abs_diff: float | None = None  # its difference from PyTorch (informative: int8 is approximate)
+    fused_operators: dict | None = None     # ONNX Runtime fused operators and counts ({} = standard operators only)
+    optimize_note: str | None = None        # why an asked-for fusion was not kept
 
 
 def resolve_model_dir(source: str | Path) -> tuple[Path, Path | None]:
@@ -110,35 +123,75 @@ def model_input_names(model, tokenizer) -> tuple[str, ...]:
     return names
 
 
-def _export(wrapper, args, path: Path, input_names, output_names, opset: int) -> str:
+def _export_dynamo(wrapper, args, path: Path, input_names, output_names, opset: int) -> None:
+    """The torch.export-based exporter (needs onnxscript)."""
     import torch
 
+    batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
+    shapes = (tuple({0: batch, 1: seq} for _ in input_names),)  # one entry: the wrapper's *args
+    program = torch.onnx.export(wrapper, args, input_names=list(input_names), output_names=list(output_names),
+                                dynamic_shapes=shapes, dynamo=True, opset_version=max(opset, 18), verbose=False)
+    program.save(str(path))
+
+
+def _export_torchscript(wrapper, args, path: Path, input_names, output_names, opset: int) -> None:
+    """The TorchScript exporter: its BERT graphs are what ONNX Runtime's transformer fusions match."""
+    import torch
+
+    axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
+    axes.update({n: {0: "batch", 1: "sequence"} if n != "logits" else {0: "batch"} for n in output_names})
+    torch.onnx.export(wrapper, args, str(path), input_names=list(input_names), output_names=list(output_names),
+                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+
+
+_EXPORTERS = {"dynamo": _export_dynamo, "torchscript": _export_torchscript}
+
+
+def _export(wrapper, args, path: Path, input_names, output_names, opset: int,
+            order: tuple[str, ...] = ("dynamo", "torchscript")) -> str:
+    """Export with the first exporter of `order` that works; its name."""
     quiet = io.StringIO()
     errors = []
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)   # e.g. "torchvision is not installed" notes
-    try:  # the torch.export-based exporter (needs onnxscript)
-        batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
-        shapes = (tuple({0: batch, 1: seq} for _ in input_names),)  # one entry: the wrapper's *args
-        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(wrapper, args, input_names=list(input_names), output_names=list(output_names),
-                                        dynamic_shapes=shapes, dynamo=True, opset_version=max(opset, 18),
-                                        verbose=False)
-            program.save(str(path))
-        return "dynamo"
-    except Exception as exc:  # noqa: BLE001 - fall back to the TorchScript exporter below
-        errors.append(f"dynamo exporter: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    try:
-        axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
-        axes.update({n: {0: "batch", 1: "sequence"} if n != "logits" else {0: "batch"} for n in output_names})
-        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-            torch.onnx.export(wrapper, args, str(path), input_names=list(input_names),
-                              output_names=list(output_names), dynamic_axes=axes, opset_version=opset,
-                              dynamo=False)
-        return "torchscript"
-    except Exception as exc:  # noqa: BLE001
-        errors.append(f"torchscript exporter: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    for name in order:
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), warnings.catch_warnings():
+                warnings.simplefilter("ignore")   # the TorchScript exporter is flagged deprecated
+                _EXPORTERS[name](wrapper, args, path, input_names, output_names, opset)
+            return name
+        except Exception as exc:  # noqa: BLE001 - try the next exporter
+            errors.append(f"{name} exporter: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     raise ModelError("ONNX export failed; " + "; ".join(errors))
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """ONNX Runtime's optimizer and quantizer log notes on the root logger; keep them off the user's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def fuse_for_onnxruntime(src: Path, dst: Path, config) -> dict[str, int]:
+    """ONNX Runtime's transformer optimizer on `src` -> `dst`; the fused operators and their counts."""
+    from onnxruntime.transformers import optimizer
+
+    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_heads", 0) or 0)
+    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "dim", 0) or 0)
+    with _quiet_root_logger():
+        for name in ("onnxruntime.transformers", "fusion", "onnx_model", "optimizer"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        fused = optimizer.optimize_model(str(src), model_type="bert", num_heads=heads, hidden_size=hidden,
+                                         opt_level=0)
+        stats = {k: int(v) for k, v in fused.get_fused_operator_statistics().items() if v}
+        fused.save_model_to_file(str(dst))
+    return stats
 
 
 def onnx_session(path: str | Path, threads: int | None = None):
@@ -154,16 +207,16 @@ def onnx_session(path: str | Path, threads: int | None = None):
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantization (ONNX Runtime): int8 MatMul weights, activations quantized per batch."""
+    """Dynamic int8 quantization (ONNX Runtime): MatMul / Attention weights int8 per output channel,
+    activations quantized per batch at run time; embeddings left in fp32."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))     # it logs a "consider pre-processing" note on the root logger
-    try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
+    with _quiet_root_logger():
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=list(INT8_OPS),
+                         # fused contrib-op outputs carry no inferred type: they are float tensors
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def verify_onnx(path: str | Path, model, tokenizer, task: str) -> float:
@@ -182,21 +235,35 @@ def verify_onnx(path: str | Path, model, tokenizer, task: str) -> float:
     return max(diffs)
 
 
+def _use_eager_attention(model) -> None:
+    """Trace the explicit softmax(QK^T)V attention (what ONNX Runtime's Attention fusion matches), not SDPA."""
+    try:
+        model.set_attn_implementation("eager")
+    except (AttributeError, ValueError, NotImplementedError):
+        pass
+
+
 def export_onnx(source: str | Path, out_dir: str | Path | None = None, *, opset: int = 18, verify: bool = True,
-                tolerance: float = 1e-4, overwrite: bool = True, quantize: bool = False) -> OnnxExport:
+                tolerance: float = 1e-4, overwrite: bool = True, quantize: bool = False,
+                optimize: bool = True) -> OnnxExport:
     """Export the model of a run directory (RUN/model) or a model directory to ONNX.
 
     Writes ``out_dir`` (default ``RUN/onnx`` or ``MODEL_DIR/onnx``): ``model.onnx``, ``config.json``,
-    the tokenizer files and ``export.json`` (exporter, tolerance, max abs diff). With ``verify``
-    the ONNX Runtime logits must match PyTorch's within ``tolerance`` (absolute, scaled by the
-    largest logit magnitude when that exceeds 1) or a ModelError is raised. With ``quantize`` a
-    dynamically int8-quantized copy ``model.int8.onnx`` is written too (faster on CPU, approximate:
-    its difference from PyTorch is reported, not enforced).
+    the tokenizer files and ``export.json`` (exporter, fused operators, tolerance, max abs diff).
+    With ``optimize`` (default) the graph is fused for ONNX Runtime (see the module docstring);
+    ``optimize=False`` keeps standard ONNX operators only. With ``verify`` the ONNX Runtime logits
+    must match PyTorch's within ``tolerance`` (absolute, scaled by the largest logit magnitude when
+    that exceeds 1) or a ModelError is raised. With ``quantize`` an int8-quantized copy
+    ``model.int8.onnx`` is written too (faster on CPU, approximate: its difference from PyTorch is
+    reported, not enforced).
     """
+    import shutil
+
     import torch
+    from transformers import AutoConfig
 
     from ..models import load_model
-    from ..runs import atomic_write_json
+    from ..runs import atomic_replace_dir, atomic_write_json
 
     start = time.time()
     model_dir, run_dir = resolve_model_dir(source)
@@ -205,54 +272,70 @@ def export_onnx(source: str | Path, out_dir: str | Path | None = None, *, opset:
         raise EncoderlabError(f"the ONNX output directory must differ from the model directory {model_dir}")
     if (out / ONNX_FILE).exists() and not overwrite:
         raise EncoderlabError(f"{out / ONNX_FILE} exists; pass overwrite=True to replace it")
-    from transformers import AutoConfig
-
     task = model_task(AutoConfig.from_pretrained(str(model_dir)))
     resolved = load_model(str(model_dir), task)
     model, tokenizer = resolved.model.to("cpu").eval(), resolved.tokenizer
     model.config.use_cache = False
+    if optimize:
+        _use_eager_attention(model)
     names = model_input_names(model, tokenizer)
     outputs = OUTPUTS[task]
     # written to a temporary sibling, moved into place only once verified: a failed or interrupted export
     # never leaves a model.onnx that `serve --backend onnx` would pick up
-    import shutil
-
-    from ..runs import atomic_replace_dir
-
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         sample = _sample_batch(tokenizer, task, names)
+        with torch.inference_mode():
+            reference = model(**{k: torch.from_numpy(v) for k, v in sample.items()})
+        limit = tolerance * max(1.0, max(float(reference[o].abs().max()) for o in outputs))
         args = tuple(torch.from_numpy(sample[n]) for n in names)
-        exporter = _export(_wrapper(model, names, outputs), args, tmp / ONNX_FILE, names, outputs, opset)
+        plain = tmp / (".unfused.onnx" if optimize else ONNX_FILE)
+        exporter = _export(_wrapper(model, names, outputs), args, plain, names, outputs, opset,
+                           order=("torchscript", "dynamo") if optimize else ("dynamo", "torchscript"))
+        fused, note = {}, None
+        if optimize:
+            try:
+                fused = fuse_for_onnxruntime(plain, tmp / ONNX_FILE, model.config)
+                fused_diff = verify_onnx(tmp / ONNX_FILE, model, tokenizer, task) if verify else 0.0
+                if not fused_diff <= limit:
+                    note = f"the fused graph differs from PyTorch by {fused_diff:.3g}"
+            except Exception as exc:  # noqa: BLE001 - the unfused graph is still a valid export
+                note = f"ONNX Runtime's transformer optimizer failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            if note:
+                fused = {}
+                (tmp / ONNX_FILE).unlink(missing_ok=True)
+                plain.rename(tmp / ONNX_FILE)
+            else:
+                plain.unlink()
         model.config.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         diff = float("nan")
         if verify:
             diff = verify_onnx(tmp / ONNX_FILE, model, tokenizer, task)
-            with torch.inference_mode():
-                scale = max(1.0, max(float(model(**{k: torch.from_numpy(v) for k, v in sample.items()})[o].abs().max())
-                                     for o in outputs))
-            if not diff <= tolerance * scale:
-                raise ModelError(f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (tolerance {tolerance * scale:.3g}); "
+            if not diff <= limit:
+                raise ModelError(f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (tolerance {limit:.3g}); "
                                  f"the export is not trustworthy (nothing was written)")
-        int8_path, int8_diff = None, None
+        int8_diff = None
         if quantize:
-            int8_path = tmp / INT8_FILE
-            quantize_int8(tmp / ONNX_FILE, int8_path)
-            int8_diff = verify_onnx(int8_path, model, tokenizer, task)
+            quantize_int8(tmp / ONNX_FILE, tmp / INT8_FILE)
+            int8_diff = verify_onnx(tmp / INT8_FILE, model, tokenizer, task)
         atomic_write_json(tmp / EXPORT_INFO, {"task": task, "source": str(model_dir), "exporter": exporter,
                                               "opset": opset, "inputs": list(names), "outputs": list(outputs),
+                                              "optimized": bool(fused), "fused_operators": fused,
+                                              "optimize_note": note,
                                               "max_abs_diff": diff if verify else None, "tolerance": tolerance,
                                               "int8": INT8_FILE if quantize else None, "int8_max_abs_diff": int8_diff,
+                                              "int8_quantized_ops": list(INT8_OPS) if quantize else None,
                                               "torch": torch.__version__})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     atomic_replace_dir(tmp, out)
     int8_path = out / INT8_FILE if quantize else None
-    return OnnxExport(out / ONNX_FILE, out, task, diff, tolerance, time.time() - start, exporter, int8_path, int8_diff)
+    return OnnxExport(out / ONNX_FILE, out, task, diff, tolerance, time.time() - start, exporter, int8_path, int8_diff,
+                      fused, note)
 
 
 def read_export_info(directory: str | Path) -> dict:
