@@ -1,13 +1,15 @@
 """What the ONNX backends cost in answer quality: EM/F1 of one fine-tuned QA model served by the torch,
 ONNX (fp32) and ONNX int8 backends, on the same held-out SQuAD questions, through the serving code path.
 
-    python bench/bench_onnx_accuracy.py [--run runs/bench-e2e] [--questions 1000] [--no-docs]
+    python bench/bench_onnx_accuracy.py [--run runs/bench-e2e] [--questions 1000] [--ablation] [--no-docs]
 
 --run is a fine-tuned QA run (bench/bench_qa_end_to_end.py writes runs/bench-e2e: MiniLM fine-tuned on
 the `train` half of SQuAD v1.1 dev). Questions: the first --questions of the `test` half. The model is
 exported (with the int8 copy) to a temporary directory; every backend answers through
 encoderlab.serve.qa.QAService (features, batcher, post-processing as the server does), scored with the
-official SQuAD v1.1 metric. Appends a section to docs/benchmarks.md unless --no-docs.
+official SQuAD v1.1 metric. --ablation adds other int8 settings of ONNX Runtime's dynamic quantization
+on the same graph (per-tensor vs per-channel weights, embeddings quantized or not), which is how
+`encoderlab export onnx --int8` chose its own. Appends a section to docs/benchmarks.md unless --no-docs.
 """
 from __future__ import annotations
 
@@ -21,6 +23,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SQUAD_DEV, SQUAD_SPLIT, append_section, require_shared_data  # noqa: E402
+
+
+# other settings of onnxruntime.quantization.quantize_dynamic on the same fused fp32 graph
+ABLATION = (("q-tensor-all", "onnx int8, per-tensor, all ops (embeddings too)", dict(per_channel=False, op_types=None)),
+            ("q-channel-all", "onnx int8, per-channel, all ops (embeddings too)", dict(per_channel=True, op_types=None)))
+
+
+def quantized_variant(onnx_dir: Path, out: Path, *, per_channel: bool, op_types) -> Path:
+    """A copy of the exported directory whose model.onnx is quantized with the given settings."""
+    import shutil
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    shutil.copytree(onnx_dir, out)
+    (out / "model.int8.onnx").unlink(missing_ok=True)
+    quantize_dynamic(str(onnx_dir / "model.onnx"), str(out / "model.onnx"), weight_type=QuantType.QInt8,
+                     per_channel=per_channel, op_types_to_quantize=op_types,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return out
 
 
 async def answer_all(service, by_context: dict[str, list]) -> dict[str, str]:
@@ -37,6 +59,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="runs/bench-e2e")
     ap.add_argument("--questions", type=int, default=1000)
+    ap.add_argument("--ablation", action="store_true", help="Also score other int8 quantization settings.")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
     require_shared_data()
@@ -57,10 +80,15 @@ def main(argv=None) -> int:
     gold = ds.gold()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        export = export_onnx(run, Path(tmp) / "onnx", quantize=True)
-        print(f"exported: {export}")
-        for label, backend, src, int8 in (("torch fp32", "torch", run, False), ("onnx fp32", "onnx", Path(tmp) / "onnx", False),
-                                          ("onnx int8", "onnx", Path(tmp) / "onnx", True)):
+        onnx_dir = Path(tmp) / "onnx"
+        export = export_onnx(run, onnx_dir, quantize=True)
+        print(f"exported {export.path} ({export.exporter}; fused {export.fused_operators})")
+        configs = [("torch fp32", "torch", run, False), ("onnx fp32", "onnx", onnx_dir, False),
+                   ("onnx int8 (export default: per-channel, MatMul + Attention)", "onnx", onnx_dir, True)]
+        if args.ablation:
+            configs += [(label, "onnx", quantized_variant(onnx_dir, Path(tmp) / name, **kw), False)
+                        for name, label, kw in ABLATION]
+        for label, backend, src, int8 in configs:
             service = QAService(load_backend("m", src, backend, int8=int8))
             t = time.perf_counter()
             preds = asyncio.run(answer_all(service, by_context))

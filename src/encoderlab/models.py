@@ -84,11 +84,20 @@ def builtin_model_dir(name: str) -> Path:
     return path
 
 
+def run_model_dir(spec: str) -> str:
+    """A run directory (``RUN`` holding ``model/config.json``) stands for its model ``RUN/model``;
+    any other spec (a model directory, builtin:/scratch:, a Hub name) is returned unchanged."""
+    path = Path(spec).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+        return str(path / "model")
+    return spec
+
+
 def model_source(spec: str) -> str:
     """The directory or Hub name that `from_pretrained` gets for a non-scratch spec."""
     if spec.startswith("builtin:"):
         return str(builtin_model_dir(spec.split(":", 1)[1]))
-    return spec
+    return run_model_dir(spec)
 
 
 def _auto_class(task: str):
@@ -211,7 +220,7 @@ def saved_model_task(spec: str) -> str | None:
     """`task_of_config` of a local model directory's config.json without loading weights (None otherwise)."""
     import json
 
-    path = Path(spec).expanduser()
+    path = Path(run_model_dir(spec)).expanduser()
     if not (path / "config.json").is_file():
         return None
     try:

@@ -85,3 +85,48 @@ def test_unknown_label_in_eval_and_bad_options(capsys, tmp_path, data):
     assert_one_line_error(code, err, "nothing-here")
     code, _, err = run_cli(capsys, "predict", "classify", "scratch:bert-tiny")
     assert_one_line_error(code, err, "nothing to classify")
+
+
+@pytest.fixture(scope="module")
+def pair_model(tmp_path_factory):
+    """A saved scratch classifier recorded as trained on QQP-style columns question1 / question2 / is_duplicate."""
+    from encoderlab.models import load_model
+
+    out = tmp_path_factory.mktemp("pairs") / "model"
+    r = load_model("scratch:bert-tiny", "classify", num_labels=2, id2label={0: "no", 1: "yes"},
+                   label2id={"no": 0, "yes": 1}, seed=5)
+    r.model.config.encoderlab = {"task": "classify", "max_seq_length": 48, "truncation": "head",
+                                 "text_column": "question1", "text_pair_column": "question2",
+                                 "label_column": "is_duplicate"}
+    r.model.save_pretrained(str(out))
+    r.tokenizer.save_pretrained(str(out))
+    return out
+
+
+def test_predict_reuses_the_recorded_pair_columns(capsys, tmp_path, pair_model):
+    from encoderlab.classify.predict import TextClassifier
+
+    f = tmp_path / "qqp.tsv"
+    f.write_text("question1\tquestion2\tis_duplicate\nhow old is it\twhat is its age\tyes\n"
+                 "where is paris\twho wrote hamlet\tno\n")
+    code, out, err = run_cli(capsys, "predict", "classify", pair_model, "--file", f, "--json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text_pair"] for r in rows] == ["what is its age", "who wrote hamlet"]   # the pair column was used ...
+    assert [r["gold"] for r in rows] == ["yes", "no"] and "on 2 labelled texts" in err   # ... and the label column
+    expected = TextClassifier(pair_model)(["how old is it", "where is paris"], ["what is its age", "who wrote hamlet"])
+    for r, e in zip(rows, expected):
+        assert r["probabilities"] == pytest.approx(e["probabilities"], abs=1e-5)
+
+    code, out, err = run_cli(capsys, "predict", "classify", pair_model, "how old is it", "--pair", "what is its age",
+                             "--json")
+    assert code == 0, err
+    assert json.loads(out)["probabilities"] == pytest.approx(expected[0]["probabilities"], abs=1e-5)
+    code, out, err = run_cli(capsys, "predict", "classify", pair_model, "how old is it")
+    assert_one_line_error(code, err, "trained on text pairs")
+    code, out, err = run_cli(capsys, "predict", "classify", pair_model, "a", "b", "--pair", "c")
+    assert_one_line_error(code, err, "2 texts but 1 second texts")
+    single = tmp_path / "single.tsv"
+    single.write_text("question1\tis_duplicate\nhow old is it\tyes\n")
+    code, out, err = run_cli(capsys, "predict", "classify", pair_model, "--file", single)
+    assert_one_line_error(code, err, "has no such column")

@@ -210,3 +210,31 @@ def test_request_timeout_is_504(qa_run):
         backend._run = run
         time.sleep(2.0)                                    # the abandoned batch finishes; the server still answers
         assert c.post("/v1/answer", json={"context": CONTEXT, "question": "Who?"}).status_code == 200
+
+
+def test_classify_text_pairs(tmp_path):
+    from encoderlab.classify.predict import TextClassifier
+    from encoderlab.models import load_model
+    from encoderlab.serve import create_app, load_backend
+
+    out = tmp_path / "nli"
+    r = load_model("scratch:bert-tiny", "classify", num_labels=2, id2label={0: "no", 1: "yes"},
+                   label2id={"no": 0, "yes": 1}, seed=7)
+    r.model.config.encoderlab = {"task": "classify", "max_seq_length": 48, "truncation": "head",
+                                 "text_column": "premise", "text_pair_column": "hypothesis"}
+    r.model.save_pretrained(str(out))
+    r.tokenizer.save_pretrained(str(out))
+    texts, pairs = ["a man plays a guitar", "the sky is blue"], ["someone makes music", "it is raining"]
+    with TestClient(create_app([load_backend("nli", out)])) as c:
+        assert c.get("/v1/models").json()["models"][0]["text_pairs"] is True
+        res = c.post("/v1/classify", json={"texts": texts, "text_pairs": pairs})
+        assert res.status_code == 200, res.text
+        got = [x["probabilities"] for x in res.json()["results"]]
+        missing = c.post("/v1/classify", json={"texts": texts})
+        short = c.post("/v1/classify", json={"texts": texts, "text_pairs": pairs[:1]})
+        empty = c.post("/v1/classify", json={"texts": texts, "text_pairs": ["x", " "]})
+    for g, e in zip(got, TextClassifier(out, device="cpu")(texts, pairs)):
+        assert g == pytest.approx(e["probabilities"], abs=1e-4)
+    assert missing.status_code == 422 and "classifies text pairs" in missing.json()["detail"]
+    assert short.status_code == 422 and "2 texts but 1 text_pairs" in short.json()["detail"]
+    assert empty.status_code == 422 and "text_pairs 2 is empty" in empty.json()["detail"]

@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EncoderlabError, ModelError
-from ..models import TASK_AUTO_CLASSES, load_model
+from ..models import TASK_AUTO_CLASSES, load_model, run_model_dir
 
 TASKS = tuple(TASK_AUTO_CLASSES)          # base, qa, classify, mlm
 # the task a saved model's `architectures` entry implies (BertForQuestionAnswering -> qa, …)
 _ARCHITECTURE_TASKS = (("ForQuestionAnswering", "qa"), ("ForSequenceClassification", "classify"),
-                       ("ForMaskedLM", "mlm"))
+                       ("ForMaskedLM", "mlm"), ("ForPreTraining", "pretraining"))
 
 
 @dataclass
@@ -285,14 +285,6 @@ def diff_models(model_a, model_b, *, a: str = "A", b: str = "B") -> ModelDiff:
 # --------------------------------------------------------------------------------------------
 # loading
 
-def resolve_model_dir(spec: str) -> str:
-    """A run directory (``RUN`` holding ``model/``) stands for its model; other specs are unchanged."""
-    path = Path(spec).expanduser()
-    if path.is_dir() and not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
-        return str(path / "model")
-    return spec
-
-
 def saved_task(spec: str) -> str:
     """The task of a saved model directory, from its config's ``architectures``; "base" otherwise."""
     path = Path(spec).expanduser()
@@ -312,7 +304,7 @@ def saved_task(spec: str) -> str:
 
 def load_for_inspection(spec: str, task: str = "auto", *, num_labels: int | None = None):
     """Load `spec` for `task` ("auto": a saved model's own task, else "base"); returns (model, task)."""
-    spec = resolve_model_dir(spec)
+    spec = run_model_dir(spec)
     if task == "auto":
         task = saved_task(spec)
     if task not in TASKS:

@@ -166,8 +166,7 @@ def data_stats(data: str, *, model: str = "builtin:minilm-l6", max_lens: Sequenc
 def tokenizer_for(model: str):
     """The fast tokenizer of a model spec, without loading its weights (scratch presets included)."""
     from ..errors import ModelError
-    from ..models import SCRATCH_PRESETS, load_tokenizer
-    from .inspect import resolve_model_dir
+    from ..models import SCRATCH_PRESETS, load_tokenizer, run_model_dir
 
     model = model.strip()
     if model.startswith("scratch:"):
@@ -175,7 +174,7 @@ def tokenizer_for(model: str):
         if preset not in SCRATCH_PRESETS:
             raise ModelError(f"unknown scratch preset '{preset}' (available: {', '.join(SCRATCH_PRESETS)})")
         return load_tokenizer(SCRATCH_PRESETS[preset]["tokenizer"])
-    spec = resolve_model_dir(model)
+    spec = run_model_dir(model)
     path = Path(spec).expanduser()
     if path.exists() and not path.is_dir():
         raise ModelError(f"{path} is a file, not a model directory")

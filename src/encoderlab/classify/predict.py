@@ -48,12 +48,19 @@ def predict_features(model, tokenizer, features: ClassifyFeatures, *, labels: Se
     return ClassifyPredictions(logits, probs, probs.argmax(axis=1), loss)
 
 
-def resolve_model_dir(model: str) -> str:
-    """A run directory means its model/ folder; anything else is passed to load_model as is."""
-    path = Path(model).expanduser()
-    if path.is_dir() and not (path / "config.json").exists() and (path / "model" / "config.json").exists():
-        return str(path / "model")
-    return model
+def check_pairs(texts: Sequence[str], text_pairs: Sequence[str] | None, pair_column: str | None) -> None:
+    """Text pairs must come one per text, and a model trained on pairs needs them."""
+    if text_pairs is None:
+        if pair_column:
+            raise EncoderlabError(f"this model was trained on text pairs (second text from column "
+                                  f"'{pair_column}'): give the second text of each pair too")
+        return
+    if len(text_pairs) != len(texts):
+        raise EncoderlabError(f"{len(texts)} texts but {len(text_pairs)} second texts: give one per text")
+    for i, t in enumerate(text_pairs):
+        if not isinstance(t, str) or not t.strip():
+            raise EncoderlabError(f"second text {i + 1} is empty" if isinstance(t, str)
+                                  else f"second text {i + 1} is not a string")
 
 
 def label_names(config) -> list[str]:
@@ -74,7 +81,7 @@ class TextClassifier:
         if isinstance(model, (str, Path)):
             from ..models import load_model
 
-            resolved = load_model(resolve_model_dir(str(model)), "classify")
+            resolved = load_model(str(model), "classify")   # a run directory loads RUN/model
             model, tokenizer = resolved.model, tokenizer or resolved.tokenizer
         if tokenizer is None:
             raise EncoderlabError("TextClassifier needs a tokenizer with a model object")
@@ -92,6 +99,9 @@ class TextClassifier:
             head_tokens=info.get("head_tokens"))
         self.feature_cfg.check(tokenizer)
         self.labels = label_names(model.config)
+        # the columns it was trained on: a model trained on text pairs needs the second texts too
+        self.columns = {k: info.get(k) for k in ("text_column", "text_pair_column", "label_column")}
+        self.pair_column = info.get("text_pair_column")
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                 show_progress: bool = False) -> ClassifyPredictions:
@@ -101,6 +111,7 @@ class TextClassifier:
                 raise EncoderlabError(f"text {i + 1} is empty" if isinstance(t, str) else f"text {i + 1} is not a string")
         if not texts:
             raise EncoderlabError("no texts to classify")
+        check_pairs(texts, text_pairs, self.pair_column)
         feats = make_features(texts, self.tokenizer, self.feature_cfg, pairs=text_pairs)
         return predict_features(self.model, self.tokenizer, feats, batch_size=self.batch_size,
                                 device=self.device, show_progress=show_progress)
@@ -140,7 +151,11 @@ def predict_dataset(clf: TextClassifier, spec: str, *, text_column: str | None =
     from ..metrics.classification import classification_metrics
 
     ds = load_text_dataset(spec, text_column=text_column, text_pair_column=text_pair_column,
-                           label_column=label_column, require_labels=False)
+                           label_column=label_column, require_labels=False, recorded=clf.columns)
+    if clf.pair_column and ds.pairs is None:
+        raise EncoderlabError(f"{spec}: the model was trained on text pairs (second text in column "
+                              f"'{clf.pair_column}') and this file has no such column; name its column with "
+                              f"--text-pair-column")
     ds = limit_dataset(ds, limit, stratify=False)
     gold = encode_labels(ds, clf.labels) if ds.labels is not None else None
     out = clf.predict(ds.texts, ds.pairs, show_progress=show_progress)

@@ -69,6 +69,8 @@ def train_classify_cmd(
 def predict_classify_cmd(
     model: str = typer.Argument(..., help="A run directory, RUN/model, a model directory or a Hub name."),
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (or use --file)."),
+    text_pairs: Optional[list[str]] = typer.Option(None, "--pair", help="Second text of a pair, once per text in "
+                                                   "order (models trained on text pairs, e.g. sentence1/sentence2)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="A data file (.tsv/.csv/.jsonl(.gz)/.json) or hub:NAME[:SPLIT] of texts; with labels, accuracy is printed too."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text \\[found by name]."),
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="Column with the second text of pairs."),
@@ -89,12 +91,16 @@ def predict_classify_cmd(
         fail("give texts or --file, not both")
     if not texts and file is None:
         fail("nothing to classify: give texts as arguments or --file FILE")
+    if text_pairs and file is not None:
+        fail("--pair is for texts given as arguments; with --file name the column with --text-pair-column")
     clf = TextClassifier(model, batch_size=batch_size)
     if file is not None:
         rows, metrics = predict_dataset(clf, str(file), text_column=text_column, text_pair_column=text_pair_column,
                                         label_column=label_column, top_k=top_k, limit=limit)
     else:
-        rows = [{"text": t, **r} for t, r in zip(texts, clf(list(texts), top_k=top_k))]
+        pairs = list(text_pairs) if text_pairs else None
+        results = clf(list(texts), pairs, top_k=top_k)
+        rows = [{"text": t, **({"text_pair": pairs[i]} if pairs else {}), **r} for i, (t, r) in enumerate(zip(texts, results))]
         metrics = None
     if output is not None:
         from ..runs import atomic_write_text

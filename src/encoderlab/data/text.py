@@ -69,11 +69,14 @@ class TextDataset:
 # -- reading ------------------------------------------------------------------------------------------
 def load_text_dataset(spec: str, *, text_column: str | None = None, text_pair_column: str | None = None,
                       label_column: str | None = None, id_column: str | None = None,
-                      require_labels: bool = True) -> TextDataset:
+                      require_labels: bool = True, recorded: dict | None = None) -> TextDataset:
     """Read `spec` (see the module docstring) into a :class:`TextDataset`.
 
     Without `label_column` a column named like a label is used; with ``require_labels=False`` a file
     without one is fine (texts to predict). Empty texts, missing fields and empty files are errors.
+    `recorded`: the columns a model was trained with (``text_column``, ``text_pair_column``,
+    ``label_column`` of its ``config.encoderlab``): each is used when the file has it and the
+    caller named no column for that role.
     """
     spec = str(spec).strip()
     if not spec:
@@ -89,6 +92,14 @@ def load_text_dataset(spec: str, *, text_column: str | None = None, text_pair_co
         label_names, source = None, str(path)
     if not rows:
         raise DataError(f"{source}: no rows (the file has a header but no data)" if columns else f"{source}: empty file")
+    if recorded:
+        def known(given: str | None, role: str) -> str | None:
+            name = recorded.get(role)
+            return given or (name if name in columns else None)
+
+        text_column = known(text_column, "text_column")
+        text_pair_column = known(text_pair_column, "text_pair_column")
+        label_column = known(label_column, "label_column")
     return _build(source, columns, rows, text_column, text_pair_column, label_column, id_column, require_labels,
                   label_names)
 

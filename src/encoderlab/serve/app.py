@@ -88,6 +88,8 @@ class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"texts": ["A gripping, beautifully shot film.", "Two hours I will never get back."]}]})
     texts: list[str] = Field(description="Texts to classify.")
+    text_pairs: Optional[list[str]] = Field(None, description="Second texts, one per text, for models trained on "
+                                                              "text pairs (see `text_pairs` in /v1/models).")
     model: Optional[str] = Field(None, description="Served model name; default: the first classifier.")
 
 
@@ -241,9 +243,19 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
             _limit(not t.strip(), f"text {i + 1} is empty")
             _limit(len(t) > settings.max_text_chars,
                    f"text {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")
+        pairs = req.text_pairs
+        if pairs is not None:
+            _limit(len(pairs) != len(req.texts),
+                   f"{len(req.texts)} texts but {len(pairs)} text_pairs: give one second text per text")
+            for i, t in enumerate(pairs):
+                _limit(not t.strip(), f"text_pairs {i + 1} is empty")
+                _limit(len(t) > settings.max_text_chars,
+                       f"text_pairs {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")
         service = pick(req.model, "classify")
+        _limit(pairs is None and service.pair_column is not None,
+               f"model '{service.backend.name}' classifies text pairs: give `text_pairs` (one second text per text)")
         t0 = time.perf_counter()
-        results = await run_with_timeout(service.classify(req.texts))
+        results = await run_with_timeout(service.classify(req.texts, pairs))
         return ClassifyResponse(model=service.backend.name, results=results, seconds=round(time.perf_counter() - t0, 6))
 
     @app.get("/v1/models", summary="Served models, their settings and batching statistics")

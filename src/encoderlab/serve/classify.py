@@ -37,9 +37,9 @@ class ClassifyService:
         self.batcher = DynamicBatcher(self._forward_rows, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                                       name=backend.name)
 
-    def tokenize(self, texts: list[str]) -> list[dict]:
+    def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
         with self.backend.tokenizer_lock:      # see ModelBackend.tokenizer_lock
-            feats = make_features(texts, self.backend.tokenizer, self.feature_cfg)
+            feats = make_features(texts, self.backend.tokenizer, self.feature_cfg, pairs=pairs)
         cols = feats.model_inputs()
         return [{k: v[i] for k, v in cols.items()} for i in range(len(feats))]
 
@@ -47,8 +47,8 @@ class ClassifyService:
         logits = self.backend.forward(self.backend.pad(rows))["logits"]
         return list(softmax(logits.astype(np.float64)))
 
-    async def classify(self, texts: list[str]) -> list[dict]:
-        rows = await asyncio.to_thread(self.tokenize, texts)
+    async def classify(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
+        rows = await asyncio.to_thread(self.tokenize, texts, pairs)
         probs = await self.batcher.submit_many(rows)
         out = []
         for p in probs:
@@ -57,5 +57,11 @@ class ClassifyService:
                         "probabilities": {lab: round(float(v), 6) for lab, v in zip(self.labels, p)}})
         return out
 
+    @property
+    def pair_column(self) -> str | None:
+        """The column of second texts the model was trained with (None: single texts)."""
+        return self.backend.info.get("text_pair_column")
+
     def describe(self) -> dict:
-        return {"max_seq_length": self.feature_cfg.max_seq_length, "truncation": self.feature_cfg.truncation}
+        return {"max_seq_length": self.feature_cfg.max_seq_length, "truncation": self.feature_cfg.truncation,
+                "text_pairs": bool(self.pair_column)}
