@@ -86,3 +86,23 @@ def test_new_heads_on_pretrained_weights_are_seeded():
     b = load_model("builtin:minilm-l6", "qa", seed=7).model.qa_outputs.weight
     c = load_model("builtin:minilm-l6", "qa", seed=8).model.qa_outputs.weight
     assert (a == b).all() and not (a == c).all()
+
+
+def test_a_run_directory_stands_for_its_model(tiny_qa_run, capsys):
+    run = tiny_qa_run[0]
+    from _helpers import run_cli
+
+    from encoderlab.models import run_model_dir, saved_model_task
+    from encoderlab.qa.predict import QuestionAnswerer
+
+    assert run_model_dir(str(run)) == str(run / "model")
+    assert run_model_dir(str(run / "model")) == str(run / "model")
+    assert run_model_dir("builtin:minilm-l6") == "builtin:minilm-l6"
+    assert saved_model_task(str(run)) == "qa"
+    from_run, from_model = load_model(str(run), "qa"), load_model(str(run / "model"), "qa")
+    assert from_run.source == from_model.source
+    ctx, q = "The tower was finished in 1889 by Gustave Eiffel.", "Who finished the tower?"
+    assert QuestionAnswerer(str(run), device="cpu")(q, ctx) == QuestionAnswerer(
+        str(run / "model"), device="cpu")(q, ctx)
+    code, out, err = run_cli(capsys, "ask", "-m", run, "--context", ctx, "-q", q)
+    assert code == 0, err
