@@ -104,3 +104,9 @@ def live_server(torch_backends):
     app = create_app(torch_backends, ServeSettings(max_batch_size=16, max_wait_ms=10.0))
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture()
+def live_server_for():
+    """LiveServer(app) as a fixture, for tests that serve their own app."""
+    return LiveServer

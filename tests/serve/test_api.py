@@ -123,7 +123,11 @@ def test_models_health_docs_page(client):
     assert by_name["tiny"]["backend"] == "torch" and "batching" in by_name["tiny"]
     assert models["limits"]["max_top_k"] == 5
     assert client.get("/healthz").json() == {"status": "ok", "models": ["tiny", "sentiment"]}
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()        # the API docs need no internet
+    for asset in ("/static-offline-docs/swagger-ui-bundle.js", "/static-offline-docs/swagger-ui.css"):
+        assert asset in docs.text and client.get(asset).status_code == 200
+    assert client.get("/redoc").status_code == 200
     schema = client.get("/openapi.json").json()
     assert {"/v1/answer", "/v1/classify", "/v1/models", "/healthz"} <= set(schema["paths"])
     page = client.get("/")

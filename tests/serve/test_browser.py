@@ -52,3 +52,49 @@ def test_ask_and_classify_on_the_page(live_server, driver, context, tmp_path):
     severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
     assert severe == [], severe
     assert driver.save_screenshot(str(tmp_path / "page.png"))
+
+
+def test_pair_classifier_on_the_page(driver, torch_backends, live_server_for, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from encoderlab.models import load_model
+    from encoderlab.serve import create_app, load_backend
+
+    out = tmp_path / "nli"
+    r = load_model("scratch:bert-tiny", "classify", num_labels=2, id2label={0: "no", 1: "yes"},
+                   label2id={"no": 0, "yes": 1}, seed=2)
+    r.model.config.encoderlab = {"task": "classify", "max_seq_length": 48, "text_column": "premise",
+                                 "text_pair_column": "hypothesis"}
+    r.model.save_pretrained(str(out))
+    r.tokenizer.save_pretrained(str(out))
+    app = create_app([torch_backends[1], load_backend("nli", out)])
+    wait = WebDriverWait(driver, 30)
+    with live_server_for(app) as server:
+        driver.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.ID, "cls-section").is_displayed())
+        assert not driver.find_element(By.ID, "pairs-block").is_displayed()     # single-text model first
+        Select(driver.find_element(By.ID, "cls-model")).select_by_value("nli")
+        assert driver.find_element(By.ID, "pairs-block").is_displayed()
+        driver.find_element(By.ID, "texts").send_keys("A man plays a guitar.")
+        driver.find_element(By.ID, "pairs").send_keys("Someone makes music.")
+        driver.find_element(By.ID, "classify").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "cls-results")))
+        cells = driver.find_elements(By.CSS_SELECTOR, "#cls-results td")
+        assert cells[0].text == "A man plays a guitar. ‖ Someone makes music." and cells[1].text in ("no", "yes")
+        severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == [], severe
+
+
+def test_api_docs_render_offline(live_server, driver):
+    """Swagger UI at /docs comes from packaged files (fastapi-offline): it renders without a CDN."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(live_server.url + "/docs")
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {e.text.replace("\u200b", "") for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/v1/answer", "/v1/classify", "/v1/models", "/healthz"} <= paths
+    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == [], severe

@@ -21,6 +21,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
@@ -177,7 +178,9 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         for s in services.values():
             await s.batcher.aclose()
 
-    app = FastAPI(title="encoderlab", version=__version__, lifespan=lifespan,
+    # FastAPIOffline: FastAPI whose /docs and /redoc pages load Swagger UI / ReDoc from files packaged with
+    # fastapi-offline instead of a CDN, so the API docs work on machines without internet access
+    app = FastAPIOffline(title="encoderlab", version=__version__, lifespan=lifespan,
                   description="Extractive question answering and text classification with fine-tuned encoders. "
                               "Concurrent requests are batched dynamically for the model.")
     app.state.settings = settings

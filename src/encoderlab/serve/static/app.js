@@ -96,16 +96,20 @@ async function ask(event) {
 
 async function classify(event) {
   event.preventDefault();
-  const texts = $("texts").value.split("\n").map((t) => t.trim()).filter(Boolean);
+  const lines = (id) => $(id).value.split("\n").map((t) => t.trim()).filter(Boolean);
+  const texts = lines("texts");
+  const body = { model: $("cls-model").value, texts };
+  if (!$("pairs-block").hidden) body.text_pairs = lines("pairs");
   showError($("cls-error"), "");
   $("classify").disabled = true;
   try {
-    const data = await postJSON("/v1/classify", { model: $("cls-model").value, texts });
-    const body = $("cls-results").querySelector("tbody");
-    body.replaceChildren();
+    const data = await postJSON("/v1/classify", body);
+    const rows = $("cls-results").querySelector("tbody");
+    rows.replaceChildren();
     data.results.forEach((r, i) => {
       const probs = Object.entries(r.probabilities).map(([k, v]) => `${k} ${pct(v)}`).join(", ");
-      body.append(el("tr", {}, el("td", {}, texts[i]), el("td", { class: "label" }, r.label), el("td", {}, pct(r.score)), el("td", {}, probs)));
+      const shown = body.text_pairs ? `${texts[i]} ‖ ${body.text_pairs[i]}` : texts[i];
+      rows.append(el("tr", {}, el("td", {}, shown), el("td", { class: "label" }, r.label), el("td", {}, pct(r.score)), el("td", {}, probs)));
     });
     $("cls-results").hidden = false;
   } catch (e) {
@@ -125,6 +129,10 @@ async function init() {
       byTask[task].forEach((m) => $(select).append(el("option", { value: m.name }, `${m.name} (${m.backend})`)));
       $(section).hidden = byTask[task].length === 0;
     }
+    const pairModels = new Set(byTask.classify.filter((m) => m.text_pairs).map((m) => m.name));
+    const showPairs = () => { $("pairs-block").hidden = !pairModels.has($("cls-model").value); };
+    $("cls-model").addEventListener("change", showPairs);
+    showPairs();
     $("top-k").max = data.limits.max_top_k;
     $("models-status").textContent = data.models.map((m) => `${m.name}: ${m.task}`).join(" · ");
   } catch (e) {
