@@ -51,3 +51,26 @@ def test_report_to_trackers_are_optional_and_checked(monkeypatch):
     assert tracker_integrations("tensorboard") == ["tensorboard"]
     with pytest.raises(EncoderlabError, match="'mlflow' is not installed"):
         tracker_integrations(["mlflow"])
+
+
+def test_step_evaluator_runs_once_per_step_and_forgets_after_a_reload():
+    from types import SimpleNamespace
+
+    from encoderlab.training import StepEvaluator, fit
+
+    calls = []
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10), args=SimpleNamespace(load_best_model_at_end=True))
+
+    def evaluate(t):
+        calls.append(t.state.global_step)
+        return {"f1": float(len(calls))}, f"output {len(calls)}"
+
+    ev = StepEvaluator(evaluate)
+    assert ev(trainer) == {"f1": 1.0} and ev(trainer) == {"f1": 1.0} and ev.output == "output 1"   # cached
+    trainer.state.global_step = 20
+    assert ev(trainer) == {"f1": 2.0}
+    trainer.train = lambda resume_from_checkpoint=None: ("result", resume_from_checkpoint)
+    result, final = fit(trainer, ev, "ckpt")          # the best checkpoint was reloaded: evaluated afresh
+    assert result == ("result", "ckpt") and final == {"f1": 3.0} and calls == [10, 20, 20]
+    trainer.args.load_best_model_at_end = False
+    assert fit(trainer, ev, None)[1] == {"f1": 3.0} and calls == [10, 20, 20]    # same step: reused

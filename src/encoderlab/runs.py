@@ -141,6 +141,11 @@ class RunDir:
         info.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
         self.write_json("run.json", info)
 
+    def complete(self, metrics: dict) -> None:
+        """Write metrics.json — last of a run's files: its presence marks a finished run — and the status."""
+        self.write_json("metrics.json", metrics)
+        self.finish("completed")
+
     def fail(self, exc: BaseException) -> None:
         """Record why the run stopped: `interrupted` (Ctrl-C) or `failed` with the error's text."""
         self.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=str(exc)[:500])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -340,6 +341,66 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else f"{v:.4g}"
     return str(v)
+
+
+class StepEvaluator:
+    """A task's evaluation, run at most once per optimizer step.
+
+    `fn(trainer) -> (metrics, output)` predicts, post-processes and scores (the output — predictions,
+    probabilities… — is kept as ``.output`` for the run's files). Trainer's evaluation hook and the
+    final evaluation after training both call it; when the last scheduled evaluation ran at the final
+    step, the final one reuses it. ``forget()`` forces a fresh one (the best checkpoint was reloaded).
+    """
+
+    def __init__(self, fn: Callable[[Any], tuple[dict, Any]]):
+        self.fn = fn
+        self.step: int | None = None
+        self.metrics: dict = {}
+        self.output: Any = None
+
+    def __call__(self, trainer) -> dict:
+        step = trainer.state.global_step
+        if self.step != step:
+            self.metrics, self.output = self.fn(trainer)
+            self.step = step
+        return self.metrics
+
+    def forget(self) -> None:
+        self.step = None
+
+
+def fit(trainer, evaluator: StepEvaluator, checkpoint: str | None) -> tuple[Any, dict]:
+    """Train (resuming from `checkpoint`), then evaluate the model the run keeps — the best checkpoint's
+    when ``load_best_model_at_end`` reloaded it; (Trainer's train result, final metrics)."""
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if trainer.args.load_best_model_at_end:
+        evaluator.forget()
+    return result, evaluator(trainer)
+
+
+def record_final(run: RunDir, trainer, final: dict) -> None:
+    """The final evaluation's line of history.jsonl (``"final": true``; lists and tables left to metrics.json)."""
+    run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
+                        **{f"eval_{k}": v for k, v in final.items() if not isinstance(v, (list, dict))}})
+
+
+@contextmanager
+def started_run(run: RunDir, cfg: TrainConfig, *, resume: bool, overwrite: bool, log: Callable[[str], None]):
+    """Start `run` (the main process writes it; under torchrun / accelerate launch the other ranks do not)
+    and yield the checkpoint to resume from (None: from the beginning); an error or Ctrl-C inside marks
+    the run failed / interrupted and propagates."""
+    main = is_main_process()
+    checkpoint = find_checkpoint(run) if resume else None
+    if resume and checkpoint is None and main:
+        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
+    if main:
+        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
+    try:
+        yield checkpoint
+    except BaseException as exc:
+        if main:
+            run.fail(exc)
+        raise
 
 
 def find_checkpoint(run: RunDir) -> str | None:

@@ -19,8 +19,8 @@ from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
-from ..training import (TrainConfig, find_checkpoint, is_main_process, make_trainer,
-                        resolve_precision, save_model, train_summary, DynamicPadCollator)
+from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+                        make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import ClassifyFeatureConfig, make_features
 from .predict import predict_features
 
@@ -154,12 +154,7 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
 
     run = RunDir(cfg.output_dir)
     main_process = is_main_process()
-    checkpoint = find_checkpoint(run) if resume else None
-    if resume and checkpoint is None and main_process:
-        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
-    if main_process:
-        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
-    try:
+    with started_run(run, cfg, resume=resume, overwrite=overwrite, log=log) as checkpoint:
         if main_process:
             run.write_json("labels.json", {"labels": labels, "label2id": {n: i for i, n in enumerate(labels)},
                                            "train_counts": train.class_counts()})
@@ -177,34 +172,23 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
         cols = train_feats.model_inputs(y_train)
         cols["length"] = train_feats.lengths.tolist()
         train_ds = datasets.Dataset.from_dict(cols)
-        last: dict[str, Any] = {}
-
-        def evaluate(trainer) -> dict[str, Any]:
-            step = trainer.state.global_step
-            if last.get("step") == step:
-                return last["metrics"]
+        def evaluate(trainer):
             start = time.time()
             out = predict_features(trainer.model, tok, eval_feats, labels=y_eval, batch_size=cfg.eval_batch_size,
                                    precision=precision, device=trainer.args.device, accelerator=trainer.accelerator)
-            metrics = {"loss": out.loss, **classification_metrics(y_eval, out.predicted, labels),
-                       "examples_per_second": len(eval_feats) / max(time.time() - start, 1e-9)}
-            last.update(step=step, out=out, metrics=metrics)
-            return metrics
+            return {"loss": out.loss, **classification_metrics(y_eval, out.predicted, labels),
+                    "examples_per_second": len(eval_feats) / max(time.time() - start, 1e-9)}, out
 
+        evaluator = StepEvaluator(evaluate)
         metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
-                               collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
+                               collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
                                greater_is_better=metric != "loss", callbacks=callbacks)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        if trainer.args.load_best_model_at_end:
-            last.clear()
-        final = evaluate(trainer)
-        out = last["out"]
+        result, final = fit(trainer, evaluator, checkpoint)
+        out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))
         if trainer.is_world_process_zero():
-            scalars = {k: v for k, v in final.items() if isinstance(v, (int, float))}
-            run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
-                                **{f"eval_{k}": v for k, v in scalars.items()}})
+            record_final(run, trainer, final)
             lines = []
             for i in range(len(evaluation)):
                 row = {"id": evaluation.ids[i], "text": evaluation.texts[i]}
@@ -219,11 +203,6 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
             summary = {**final, "train_examples": len(train), "eval_examples": len(evaluation),
                        **train_summary(trainer, result, checkpoint=checkpoint, items=len(train_feats),
                                        unit="examples", t_start=t_start)}
-            run.write_json("metrics.json", summary)   # last: its presence marks a finished run
-            run.finish("completed")
+            run.complete(summary)
             return summary
         return final
-    except BaseException as exc:
-        if main_process:
-            run.fail(exc)
-        raise

@@ -1,7 +1,6 @@
 """`encoderlab pretrain`: masked-LM (+ optional next-sentence prediction) pretraining with perplexity."""
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 import typer

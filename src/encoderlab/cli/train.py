@@ -179,8 +179,6 @@ def train_qa_cmd(
 
 
 def _print_final(metrics: dict, output_dir: str, json_out: bool) -> None:
-    import json
-
     if json_out:
         typer.echo(dumps(metrics))
         return

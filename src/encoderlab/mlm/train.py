@@ -13,8 +13,8 @@ from typing import Any, Callable
 from ..errors import EncoderlabError, ModelError
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (TrainConfig, find_checkpoint, is_main_process, make_trainer, resolve_precision, save_model,
-                        train_summary)
+from ..training import (StepEvaluator, TrainConfig, fit, is_main_process, make_trainer,
+                        record_final, resolve_precision, save_model, started_run, train_summary)
 from .corpus import Corpus, hold_out, load_corpus
 from .evaluate import MaskedLMEvaluator, perplexity
 from .features import MaskingCollator, build_features
@@ -201,67 +201,48 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
         which = cfg.corpus if len(train_feats) == 0 else evaluation.spec
         raise EncoderlabError(f"{which}: no {'sentence pairs' if cfg.objective == 'mlm+nsp' else 'text'} "
                               f"to train or evaluate on")
-    evaluator = MaskedLMEvaluator(eval_feats, tok, mlm_probability=cfg.mlm_probability,
-                                  whole_word_mask=cfg.whole_word_mask, seed=cfg.seed,
-                                  batch_size=cfg.eval_batch_size)
-    checkpoint = find_checkpoint(run) if resume else None
-    if resume and checkpoint is None and main_process:
-        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
-    if main_process:
-        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
-    try:
+    perplexity_evaluator = MaskedLMEvaluator(eval_feats, tok, mlm_probability=cfg.mlm_probability,
+                                             whole_word_mask=cfg.whole_word_mask, seed=cfg.seed,
+                                             batch_size=cfg.eval_batch_size)
+    with started_run(run, cfg, resume=resume, overwrite=overwrite, log=log) as checkpoint:
         if main_process:
             log(f"train: {len(train)} documents -> {len(train_feats)} sequences ({train_feats.tokens:,} tokens) · "
-                f"held out: {len(evaluation)} documents -> {len(eval_feats)} sequences, {evaluator.masked_tokens:,} "
+                f"held out: {len(evaluation)} documents -> {len(eval_feats)} sequences, {perplexity_evaluator.masked_tokens:,} "
                 f"masked tokens · {cfg.objective} · model {cfg.model} ({resolved.num_parameters / 1e6:.1f} M "
                 f"parameters) · precision {precision}")
-        last: dict[str, Any] = {}
+        def evaluate(trainer):
+            return perplexity_evaluator(trainer.model, precision=precision, accelerator=trainer.accelerator,
+                                        show_progress=trainer.is_world_process_zero()), None
 
-        def evaluate(trainer) -> dict[str, Any]:
-            step = trainer.state.global_step
-            if last.get("step") == step:       # e.g. the final evaluation right after the last epoch's
-                return last["metrics"]
-            metrics = evaluator(trainer.model, precision=precision, accelerator=trainer.accelerator,
-                                show_progress=trainer.is_world_process_zero())
-            last.update(step=step, metrics=metrics)
-            return metrics
+        evaluator = StepEvaluator(evaluate)
 
         collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
-                               collator=collator, evaluator=evaluate, metric=metric,
+                               collator=collator, evaluator=evaluator, metric=metric,
                                greater_is_better=PRETRAIN_METRICS[metric],
                                callbacks=[_log_before_evaluation_callback(), *(callbacks or [])])
         initial = None
         if cfg.eval_before_training and checkpoint is None:
-            initial = evaluate(trainer)
+            initial = evaluator(trainer)
             if main_process:
                 run.append_history({"step": 0, "epoch": 0.0, "time": 0.0,
                                     **{f"eval_{k}": v for k, v in initial.items()}})
                 log(f"before training: eval loss {initial['loss']:.4f} · perplexity {initial['perplexity']:.2f}")
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        if trainer.args.load_best_model_at_end:
-            last.clear()                       # the best checkpoint was reloaded: evaluate it afresh
-        final = evaluate(trainer)
+        result, final = fit(trainer, evaluator, checkpoint)
         if trainer.is_world_process_zero():
-            run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
-                                **{f"eval_{k}": v for k, v in final.items()}})
+            record_final(run, trainer, final)
         rows = epoch_table(run.history()) if trainer.is_world_process_zero() else []
         summary = {**final, "train_documents": len(train), "train_chunks": len(train_feats),
                    "train_tokens": train_feats.tokens,
                    **train_summary(trainer, result, checkpoint=checkpoint, items=train_feats.tokens, unit="tokens",
                                    t_start=t_start),
                    "eval_documents": len(evaluation), "eval_chunks": len(eval_feats),
-                   "eval_masked_tokens": evaluator.masked_tokens,
+                   "eval_masked_tokens": perplexity_evaluator.masked_tokens,
                    "initial_perplexity": initial["perplexity"] if initial else None,
                    "objective": cfg.objective, "evaluations": rows}
         save_model(trainer, run, model_card(cfg, train, evaluation, rows, summary, resolved.source))  # every rank
         if trainer.is_world_process_zero():
-            run.write_json("metrics.json", summary)   # last: its presence marks a finished run
-            run.finish("completed")
+            run.complete(summary)
             return summary
         return final
-    except BaseException as exc:
-        if main_process:
-            run.fail(exc)
-        raise
 

@@ -11,8 +11,8 @@ from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (DynamicPadCollator, TrainConfig, find_checkpoint, is_main_process,
-                        make_trainer, resolve_precision, save_model, train_summary)
+from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+                        make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
 
@@ -127,12 +127,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
 
     run = RunDir(cfg.output_dir)
     main_process = is_main_process()
-    checkpoint = find_checkpoint(run) if resume else None
-    if resume and checkpoint is None and main_process:
-        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
-    if main_process:           # under torchrun / accelerate launch only rank 0 writes the run directory
-        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
-    try:
+    with started_run(run, cfg, resume=resume, overwrite=overwrite, log=log) as checkpoint:
         train_feats = make_features(train.examples, tok, fcfg)
         eval_feats = make_features(evaluation.examples, tok, fcfg)
         if main_process:
@@ -146,12 +141,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
         train_ds = datasets.Dataset.from_dict(cols)
         gold = evaluation.gold()
 
-        last: dict[str, Any] = {}
-
-        def evaluate(trainer) -> dict[str, Any]:
-            step = trainer.state.global_step
-            if last.get("step") == step:     # e.g. the final evaluation right after the last epoch's
-                return last["metrics"]
+        def evaluate(trainer):
             out = predict_examples(trainer.model, tok, evaluation.examples, features=eval_feats,
                                    n_best_size=cfg.n_best_size, max_answer_length=cfg.max_answer_length,
                                    with_null=with_null, null_threshold=cfg.null_threshold,
@@ -161,23 +151,18 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
                 warnings.simplefilter("ignore")
                 # predictions already apply null_threshold; null odds only add best_* (so no extra threshold)
                 metrics = squad_evaluate(gold, out.predictions, out.null_odds if with_null else None, float("inf"))
-            metrics = {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}
-            last.update(step=step, out=out, metrics=metrics)
-            return metrics
+            return {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
 
+        evaluator = StepEvaluator(evaluate)
         metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
-                               collator=DynamicPadCollator(tok), evaluator=evaluate, metric=metric,
+                               collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
                                greater_is_better=metric != "loss", callbacks=callbacks)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        if trainer.args.load_best_model_at_end:
-            last.clear()                     # the best checkpoint was reloaded: evaluate it afresh
-        final = evaluate(trainer)
-        out = last["out"]
+        result, final = fit(trainer, evaluator, checkpoint)
+        out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank
         if trainer.is_world_process_zero():
-            run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
-                                **{f"eval_{k}": v for k, v in final.items()}})
+            record_final(run, trainer, final)
             run.write_json("predictions.json", out.predictions)
             run.write_json("nbest_predictions.json", out.nbest, indent=None)
             if out.null_odds is not None:
@@ -186,11 +171,6 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
                        "eval_features": len(eval_feats),
                        **train_summary(trainer, result, checkpoint=checkpoint, items=len(train_feats),
                                        unit="features", t_start=t_start)}
-            run.write_json("metrics.json", summary)   # last: its presence marks a finished run
-            run.finish("completed")
+            run.complete(summary)
             return summary
         return final
-    except BaseException as exc:
-        if main_process:
-            run.fail(exc)
-        raise
