@@ -379,9 +379,10 @@ def fit(trainer, evaluator: StepEvaluator, checkpoint: str | None) -> tuple[Any,
 
 
 def record_final(run: RunDir, trainer, final: dict) -> None:
-    """The final evaluation's line of history.jsonl (``"final": true``; lists and tables left to metrics.json)."""
+    """The final evaluation's line of history.jsonl (``"final": true``; numbers only: labels, matrices and
+    tables are in metrics.json)."""
     run.append_history({"step": trainer.state.global_step, "epoch": trainer.state.epoch, "final": True,
-                        **{f"eval_{k}": v for k, v in final.items() if not isinstance(v, (list, dict))}})
+                        **{f"eval_{k}": v for k, v in final.items() if v is None or isinstance(v, (int, float))}})
 
 
 @contextmanager
