@@ -38,7 +38,7 @@ def _good_first_seed(spec, good_lr: float) -> int:
 
 
 def test_grid_covers_each_point_once_prunes_the_bad_trial_and_reports(capsys, tmp_path, base_yaml, write_yaml):
-    from encoderlab.cli.train import build_config
+    from encoderlab.config import build_config
     from encoderlab.qa.train import QATrainConfig
     from encoderlab.sweep.config import load_sweep
 

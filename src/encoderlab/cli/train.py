@@ -11,44 +11,11 @@ import typer
 
 from ..runs import dumps
 
+from ..config import build_config
 from ..errors import EncoderlabError
 from . import train_app
 
 D = None  # every option defaults to "not given": --config values, then QATrainConfig's defaults, apply
-
-
-def load_config_file(path: Path, allowed: list[str]) -> dict[str, Any]:
-    import yaml
-
-    from ..data.io import read_text
-
-    try:
-        data = yaml.safe_load(read_text(path)) or {}
-    except yaml.YAMLError as exc:
-        raise EncoderlabError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(data, dict):
-        raise EncoderlabError(f"{path}: a config file is a mapping of option names to values")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise EncoderlabError(f"{path}: unknown option(s) {', '.join(unknown)} (valid: {', '.join(allowed)})")
-    return data
-
-
-def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
-    names = [f.name for f in fields(cls)]
-    values = load_config_file(config_file, names) if config_file else {}
-    values.update({k: v for k, v in given.items() if v is not None})
-    types = {f.name: f.type for f in fields(cls)}
-    for k, v in values.items():   # YAML gives ints for floats and strings for numbers; coerce simple types
-        t = str(types[k])
-        try:
-            if "float" in t and isinstance(v, (int, str)) and not isinstance(v, bool):
-                values[k] = float(v)
-            elif t.startswith("int") and isinstance(v, str):
-                values[k] = int(v)
-        except ValueError as exc:
-            raise EncoderlabError(f"option {k}: expected a number, got {v!r}") from exc
-    return cls(**values)
 
 
 # (name, type, flags, help) of the TrainConfig options shared by every `train` command; "{default}" in a

@@ -33,7 +33,7 @@ MAX_CONSECUTIVE_FAILURES = 3
 
 def load_base_config(task: str, path: str | Path | None, constants: dict | None = None) -> dict:
     """The base run configuration (YAML accepted by `encoderlab train TASK --config`) as a dict."""
-    from ..cli.train import build_config
+    from ..config import build_config
 
     cls, _ = task_api(task)
     cfg = build_config(cls, Path(path) if path else None, {})
@@ -48,7 +48,7 @@ def load_base_config(task: str, path: str | Path | None, constants: dict | None 
 
 def check_params_fit(spec: SweepSpec, base: dict) -> None:
     """Build the task config with each parameter's extreme / listed values, before any trial starts."""
-    from ..cli.train import build_config
+    from ..config import build_config
 
     cls, _ = task_api(spec.task)
     for name, p in spec.params.items():

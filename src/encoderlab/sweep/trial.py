@@ -111,7 +111,7 @@ class Heartbeat:
 
 def trial_config(task: str, base: dict, constants: dict, params: dict, output_dir: str, report_to=None):
     """The task's training config for one trial: base + constants + sampled parameters."""
-    from ..cli.train import build_config
+    from ..config import build_config
     from .config import task_api
 
     cls, _ = task_api(task)
