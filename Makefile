@@ -3,19 +3,47 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# The CPU build of PyTorch; a bare `torch` requirement can pull a multi-GB CUDA build.
+# The CPU build of PyTorch; a bare `torch` requirement can pull a multi-GB CUDA build. torch is installed
+# first and kept out of the lock, so that any build of this version (CPU, CUDA, ROCm) can be chosen.
 TORCH  ?= torch==2.13.0
+# The whole dependency tree, pinned, one lock per Python version (`make lock` writes it).
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+LOCK   := requirements/lock-py$(PYVER).txt
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: venv browser postgres demo test test-fast bench clean
+.PHONY: venv lock test-latest browser postgres demo test test-fast bench clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions: torch, then every locked package without resolving anything, then the project.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PIP) "$(TORCH)"
+	$(PIP) --no-deps -r $(LOCK)
+	$(PIP) --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+$(LOCK):
+	@echo "error: no lock for Python $(PYVER) ($(LOCK)); run 'make lock' to resolve one, or use Python 3.11" >&2; exit 2
+
+# Re-resolve the newest releases that pyproject.toml's ranges allow and write $(LOCK); review, test, commit.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) pip-tools
+	echo "$(TORCH)" > $(VENV)/torch-constraint.txt
+	$(PY) -m piptools compile --quiet --upgrade --extra test --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --unsafe-package torch --constraint $(VENV)/torch-constraint.txt \
+	  --output-file $(LOCK) pyproject.toml
+	@echo "wrote $(LOCK); run 'make test' to install and test it"
+
+# The suite against the newest releases (no lock) in a separate virtualenv, to see what a new release breaks.
+test-latest: browser postgres
+	test -x .venv-latest/bin/python || $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --disable-pip-version-check "$(TORCH)"
+	.venv-latest/bin/python -m pip install -q --disable-pip-version-check --upgrade --upgrade-strategy eager -e ".[test]"
+	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
+	.venv-latest/bin/python -m pytest -q
 
 demo: $(STAMP)
 	$(VENV)/bin/encoderlab demo
@@ -47,4 +75,4 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-latest build *.egg-info src/*.egg-info

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
                          num_train_epochs=args.epochs, max_seq_length=args.max_seq_length,
                          train_batch_size=args.batch_size, learning_rate=args.learning_rate, precision=args.precision,
                          whole_word_mask=args.whole_word_mask, logging_steps=10)
-    train_docs, _ = hold_out(load_corpus(cfg.corpus, limit=cfg.limit), cfg.eval_fraction, cfg.seed)
+    train_docs, _ = hold_out(load_corpus(cfg.corpus, limit=cfg.limit), cfg.validation_fraction, cfg.seed)
     chunks = len(pack_for_mlm(train_docs.documents, load_tokenizer(args.model), max_seq_length=args.max_seq_length))
     steps_per_epoch = math.ceil(chunks / args.batch_size)
     cfg.eval_steps = max(1, steps_per_epoch // args.evals_per_epoch)

@@ -1,4 +1,5 @@
-"""`python -m encoderlab` = the `encoderlab` command."""
-from .cli import entry
+"""`python -m encoderlab` runs the command line (the package itself never imports the CLI)."""
+import importlib
 
-entry()
+if __name__ == "__main__":
+    importlib.import_module("encoderlab.cli").entry()

@@ -1,19 +1,90 @@
-"""Run configurations: defaults <- a YAML file <- explicit values, for every task's config dataclass.
+"""Run configurations: the options every task shares, and building a run's config from
+defaults <- a YAML file <- explicit values.
 
-The CLI, sweeps (each trial builds its run's config here) and the Python API share this one builder,
-so a value means the same whether it came from a flag, `--config run.yaml` or a sweep file.
+Each option is a dataclass field whose metadata carries its help text and command-line flags
+(`option(...)`), as Transformers' HfArgumentParser does: the CLI generates its options from these
+fields, so a name, default and help text are written once. The CLI, sweeps (each trial builds its run's
+config here) and the Python API share `build_config`, so a value means the same whether it came from a
+flag, `--config run.yaml` or a sweep file. This module imports neither torch nor transformers.
 """
 from __future__ import annotations
 
-from dataclasses import fields
+import dataclasses
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import EncoderlabError
+from .models import DEFAULT_MODEL
 
 
-def load_config_file(path: Path, allowed: list[str]) -> dict[str, Any]:
-    """A YAML mapping of option names (as in RUN/config.yaml) to values; unknown names are refused."""
+def option(default: Any, help: str, *flags: str, panel: str | None = None, aliases: tuple[str, ...] = (),
+           cli: bool = True, show_default: bool = True) -> Any:
+    """A config field with its CLI metadata: `flags` (default ``--field-name``), the `help` text (the
+    default is appended as ``[default]`` unless `show_default` is False), a `panel` of ``--help``,
+    `aliases` (older names still accepted in config files), `cli=False` to keep it off the command line."""
+    return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "panel": panel,
+                                                        "aliases": aliases, "cli": cli,
+                                                        "show_default": show_default})
+
+
+_TRAINING = "Training"
+
+
+@dataclass
+class TrainConfig:
+    """Options shared by every task. Names follow Transformers' TrainingArguments where they exist."""
+    model: str = option(DEFAULT_MODEL, "builtin:minilm-l6, scratch:<preset>, a model or run directory, or a Hub name.",
+                        "--model", "-m", panel="Model")
+    tokenizer: Optional[str] = option(None, "Tokenizer to use instead of the model's own (a directory, builtin:… or Hub name).",
+                                      panel="Model")
+    output_dir: str = option("runs/run", "Run directory.", "--output-dir", "-o", panel=_TRAINING)
+    learning_rate: float = option(5e-5, "Peak AdamW learning rate.", "--learning-rate", "--lr", panel=_TRAINING)
+    train_batch_size: int = option(16, "Per-device training batch size.", panel=_TRAINING)
+    eval_batch_size: int = option(64, "Per-device evaluation batch size.", panel=_TRAINING)
+    num_train_epochs: float = option(2.0, "Training epochs, may be fractional.", "--epochs", "--num-train-epochs",
+                                     panel=_TRAINING)
+    max_steps: int = option(-1, "Stop after N optimizer steps (overrides --epochs; -1: off).", panel=_TRAINING)
+    warmup_ratio: float = option(0.1, "Share of the optimizer steps with linear warm-up.", panel=_TRAINING)
+    weight_decay: float = option(0.01, "AdamW weight decay.", panel=_TRAINING)
+    gradient_accumulation_steps: int = option(1, "Accumulate gradients over N batches.", panel=_TRAINING)
+    lr_scheduler_type: str = option("linear", "Learning-rate schedule after warm-up (a Transformers scheduler name: "
+                                    "linear, cosine, constant_with_warmup, …).", panel=_TRAINING)
+    max_grad_norm: float = option(1.0, "Gradient clipping norm.", panel=_TRAINING)
+    precision: str = option("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on a GPU, bf16 on CPUs fast at it, "
+                            "else fp32).", panel=_TRAINING)
+    seed: int = option(42, "Random seed.", panel=_TRAINING)
+    eval_steps: Optional[int] = option(None, "Evaluate and checkpoint every N steps [each epoch].", panel=_TRAINING,
+                                       show_default=False)
+    logging_steps: int = option(25, "Log the training loss every N steps.", panel=_TRAINING)
+    save_total_limit: int = option(2, "Checkpoints kept in RUN/checkpoints.", panel=_TRAINING)
+    early_stopping_patience: Optional[int] = option(None, "Stop after N evaluations without improvement of --metric.",
+                                                    panel=_TRAINING)
+    metric_for_best_model: Optional[str] = option(None, "Metric for early stopping and the best model "
+                                                  "[the task's headline metric].", "--metric", panel=_TRAINING,
+                                                  show_default=False)
+    group_by_length: bool = option(True, "Batch inputs of similar length together (less padding).", panel=_TRAINING)
+    dataloader_num_workers: int = option(0, "Data-loading worker processes.", panel=_TRAINING)
+    report_to: Optional[list[str]] = option(None, "Comma-separated experiment trackers (tensorboard, wandb, mlflow, …) "
+                                            "when installed.", panel=_TRAINING)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def aliases_of(cls) -> dict[str, str]:
+    """{older or alternative name: field name} from the fields' `aliases` metadata."""
+    return {alias: f.name for f in fields(cls) for alias in f.metadata.get("aliases", ())}
+
+
+def load_config_file(path: Path, allowed: list[str], aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """A YAML mapping of option names (as in RUN/config.yaml) to values; unknown names are refused,
+    aliases are renamed to their field."""
     import yaml
 
     from .data.io import read_text
@@ -24,26 +95,57 @@ def load_config_file(path: Path, allowed: list[str]) -> dict[str, Any]:
         raise EncoderlabError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):
         raise EncoderlabError(f"{path}: a config file is a mapping of option names to values")
-    unknown = sorted(set(data) - set(allowed))
+    aliases = aliases or {}
+    data = {aliases.get(k, k): v for k, v in data.items()}
+    unknown = sorted(str(k) for k in set(data) - set(allowed))
     if unknown:
         raise EncoderlabError(f"{path}: unknown option(s) {', '.join(unknown)} (valid: {', '.join(allowed)})")
     return data
 
 
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def coerce_number(value: Any, kind: type, name: str) -> Any:
+    """`value` as `kind` (int or float) when YAML left it a string (YAML 1.1 reads ``4e-5`` as a string) or an
+    int for a float; other values unchanged. A string that is not a number is refused with one line."""
+    if isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, int):
+        return float(value)
+    if isinstance(value, str) and kind in (int, float):
+        text = value.strip()
+        if not _NUMBER.match(text):
+            raise EncoderlabError(f"option {name}: expected a number, got {value!r}")
+        number = float(text)
+        if kind is int:
+            if not number.is_integer():
+                raise EncoderlabError(f"option {name}: expected a whole number, got {value!r}")
+            return int(number)
+        return number
+    return value
+
+
+def field_kind(f: dataclasses.Field) -> type | None:
+    """The scalar type of a config field (int, float, bool, str) or list for list-valued ones."""
+    t = str(f.type).replace("typing.", "").replace("Optional[", "").replace(" | None", "")
+    for name, kind in (("list", list), ("bool", bool), ("float", float), ("int", int), ("str", str)):
+        if t.startswith(name):
+            return kind
+    return None
+
+
 def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
     """`cls(**values)`: the dataclass defaults, overridden by `config_file`'s values, overridden by the
-    non-None entries of `given`. YAML's ints for floats and strings for numbers are coerced."""
+    non-None entries of `given`. Numbers YAML left as strings, and ints for floats, are coerced."""
     names = [f.name for f in fields(cls)]
-    values = load_config_file(config_file, names) if config_file else {}
-    values.update({k: v for k, v in given.items() if v is not None})
-    types = {f.name: f.type for f in fields(cls)}
+    aliases = aliases_of(cls)
+    values = load_config_file(config_file, names, aliases) if config_file else {}
+    values.update({aliases.get(k, k): v for k, v in given.items() if v is not None})
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise EncoderlabError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}")
+    kinds = {f.name: field_kind(f) for f in fields(cls)}
     for k, v in values.items():
-        t = str(types[k])
-        try:
-            if "float" in t and isinstance(v, (int, str)) and not isinstance(v, bool):
-                values[k] = float(v)
-            elif t.startswith("int") and isinstance(v, str):
-                values[k] = int(v)
-        except ValueError as exc:
-            raise EncoderlabError(f"option {k}: expected a number, got {v!r}") from exc
+        values[k] = coerce_number(v, kinds[k], k)
     return cls(**values)

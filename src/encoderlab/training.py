@@ -16,51 +16,15 @@ import math
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
+from .config import TrainConfig  # noqa: F401  (re-exported: the engine's options)
 from .errors import EncoderlabError
-from .models import DEFAULT_MODEL
 from .runs import RunDir
-
-
-@dataclass
-class TrainConfig:
-    """Options shared by every task. Names follow Transformers' TrainingArguments where they exist."""
-    model: str = DEFAULT_MODEL
-    tokenizer: str | None = None             # None: the model's own (scratch presets: see models.py)
-    output_dir: str = "runs/run"
-    learning_rate: float = 5e-5
-    train_batch_size: int = 16
-    eval_batch_size: int = 64
-    num_train_epochs: float = 2.0
-    max_steps: int = -1                      # > 0 overrides num_train_epochs
-    warmup_ratio: float = 0.1                # fraction of the optimizer steps spent warming up
-    weight_decay: float = 0.01
-    gradient_accumulation_steps: int = 1
-    lr_scheduler_type: str = "linear"
-    max_grad_norm: float = 1.0
-    precision: str = "auto"                  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware is fast at it)
-    seed: int = 42
-    eval_steps: int | None = None            # None: evaluate at the end of each epoch
-    logging_steps: int = 25
-    save_total_limit: int = 2
-    early_stopping_patience: int | None = None   # evaluations without improvement before stopping
-    metric_for_best_model: str | None = None     # None: the task's main metric
-    group_by_length: bool = True
-    dataloader_num_workers: int = 0
-    report_to: list[str] | None = None       # optional trackers (tensorboard, wandb, mlflow) when installed
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def cpu_has_fast_bf16() -> bool:

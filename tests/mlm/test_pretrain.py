@@ -97,7 +97,7 @@ def test_mlm_nsp_with_whole_word_masking(tmp_path):
     path = tmp_path / "docs.jsonl"
     path.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
     metrics = pretrain(PretrainConfig(corpus=str(path), output_dir=str(tmp_path / "run"), objective="mlm+nsp",
-                                      whole_word_mask=True, eval_fraction=0.25, max_steps=4, **TINY),
+                                      whole_word_mask=True, validation_fraction=0.25, max_steps=4, **TINY),
                        log=lambda m: None)
     assert 0 <= metrics["nsp_accuracy"] <= 1 and metrics["nsp_loss"] > 0
     assert all("nsp_accuracy" in r for r in metrics["evaluations"])
@@ -111,7 +111,7 @@ def test_mlm_nsp_with_whole_word_masking(tmp_path):
 def test_small_real_slice_of_imdb(tmp_path):
     corpus = shared_file("imdb", "unsup.jsonl.gz")
     metrics = pretrain(PretrainConfig(corpus=str(corpus), limit=40, output_dir=str(tmp_path / "imdb"), max_steps=3,
-                                      eval_fraction=0.1, eval_before_training=False, **TINY), log=lambda m: None)
+                                      validation_fraction=0.1, eval_before_training=False, **TINY), log=lambda m: None)
     assert metrics["train_documents"] == 36 and metrics["eval_documents"] == 4
     assert metrics["initial_perplexity"] is None and len(metrics["evaluations"]) == 1
     assert 1 < metrics["perplexity"] < 1e6

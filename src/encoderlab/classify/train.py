@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,35 +18,14 @@ from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
-from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+from .config import ClassifyTrainConfig
+from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import ClassifyFeatureConfig, make_features
 from .predict import predict_features
 
 CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "mcc", "loss", "precision", "recall", "precision_macro",
                     "recall_macro")
-
-
-@dataclass
-class ClassifyTrainConfig(TrainConfig):
-    output_dir: str = "runs/classify"
-    train: str = ""                             # data spec (see encoderlab.data.text)
-    eval: str | None = None                     # None: a stratified carve-out of validation_fraction
-    text_column: str | None = None              # None: found by name (sentence, text, review, …)
-    text_pair_column: str | None = None         # second text of pairs (GLUE sentence1/sentence2 found by name)
-    label_column: str | None = None             # None: found by name (label, labels, sentiment, …)
-    labels: list[str] | None = None             # fix the label order (default: sorted, integers numerically)
-    limit: int | None = None                    # N training texts (stratified sample when `stratify`)
-    eval_limit: int | None = None               # N evaluation texts
-    stratify: bool = True                       # limits keep the class proportions (else: the first N rows)
-    validation_fraction: float = 0.1
-    max_seq_length: int = 128
-    truncation: str = "head"                    # head | tail | head+tail
-    head_tokens: int | None = None              # head+tail: tokens kept from the start (None: 1/4 of the budget)
-    num_train_epochs: float = 3.0
-    learning_rate: float = 5e-5
-    train_batch_size: int = 32
-    metric_for_best_model: str | None = "accuracy"
 
 
 def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = print

@@ -7,55 +7,20 @@ from typing import Any, Optional
 
 import typer
 
-from ..runs import dumps
-
-from . import app, fail, train_app
-from .train import D, build_config, comma_list, split_given, train_options
+from . import app, fail
+from .train import register_train_command
 
 predict_app = typer.Typer(no_args_is_help=True, help="Predict with a fine-tuned model (classify).")
 app.add_typer(predict_app, name="predict")
 
 
-def _classify_config_class():
-    from ..classify.train import ClassifyTrainConfig
+def _train_classify(cfg, **kwargs) -> dict:
+    from ..classify.train import train_classify
 
-    return ClassifyTrainConfig
+    return train_classify(cfg, **kwargs)
 
 
-@train_app.command("classify")
-@train_options(_classify_config_class(), eval_metrics="loss, accuracy, F1, MCC",
-               metrics="accuracy, f1, f1_macro, mcc, loss, precision, recall")
-def train_classify_cmd(
-    train: Optional[str] = typer.Option(D, "--train", help="Training data: .tsv/.csv with a header (GLUE SST-2 as is), .jsonl(.gz), .json, or hub:NAME[:SPLIT]."),
-    eval: Optional[str] = typer.Option(D, "--eval", help="Evaluation data (default: a stratified share of --train, see --validation-fraction)."),
-    text_column: Optional[str] = typer.Option(D, "--text-column", help="Column with the text [found by name: sentence, text, review, content, …]."),
-    text_pair_column: Optional[str] = typer.Option(D, "--text-pair-column", help="Column with the second text of pairs [sentence2 / hypothesis when present]."),
-    label_column: Optional[str] = typer.Option(D, "--label-column", help="Column with the label [found by name: label, labels, sentiment, …]."),
-    labels: Optional[str] = typer.Option(D, "--labels", help="Comma-separated label names fixing the label order (default: sorted; integers numerically)."),
-    limit: Optional[int] = typer.Option(D, "--limit", help="Train on N texts (a stratified sample with --stratify, the default)."),
-    eval_limit: Optional[int] = typer.Option(D, "--eval-limit", help="Evaluate on N texts."),
-    stratify: Optional[bool] = typer.Option(D, "--stratify/--no-stratify", help="--limit/--eval-limit keep the class proportions (random, by --seed) or take the first N rows [stratify]."),
-    validation_fraction: Optional[float] = typer.Option(D, "--validation-fraction", help="Share of --train held out (stratified) when --eval is not given [0.1]."),
-    max_seq_length: Optional[int] = typer.Option(D, "--max-seq-length", help="Tokens per input, special tokens included [128]."),
-    truncation: Optional[str] = typer.Option(D, "--truncation", help="How longer texts are cut: head, tail or head+tail (first and last tokens, Sun et al. 2019) [head]."),
-    head_tokens: Optional[int] = typer.Option(D, "--head-tokens", help="head+tail: tokens kept from the start [a quarter of --max-seq-length]."),
-    **common: Any,
-) -> None:
-    """Fine-tune an encoder for text classification and write a run directory.
-
-    Example: encoderlab train classify --train ../shared/data/sst2/train.tsv --eval ../shared/data/sst2/dev.tsv
-    --epochs 1 --eval-steps 500
-    """
-    given, ctl = split_given({k: v for k, v in locals().items() if k != "common"} | common)
-    from ..classify.train import ClassifyTrainConfig, train_classify
-
-    given["labels"] = comma_list(given["labels"])
-    cfg = build_config(ClassifyTrainConfig, ctl["config"], given)
-    metrics = train_classify(cfg, resume=ctl["resume"], overwrite=ctl["overwrite"],
-                             log=lambda m: typer.echo(m, err=True))
-    if ctl["json_out"]:
-        typer.echo(dumps(metrics))
-        return
+def _show_classify(metrics: dict, cfg) -> None:
     from ..metrics.classification import format_report
 
     typer.echo(" · ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "f1", "f1_macro", "mcc", "loss")
@@ -63,6 +28,19 @@ def train_classify_cmd(
     typer.echo(format_report(metrics))
     typer.echo(f"run directory: {cfg.output_dir} (model in {cfg.output_dir}/model, "
                f"confusion matrix in {cfg.output_dir}/confusion_matrix.png)")
+
+
+def _classify_config():
+    from ..classify.config import ClassifyTrainConfig
+
+    return ClassifyTrainConfig
+
+
+register_train_command(
+    "classify", _classify_config(), _train_classify, _show_classify,
+    help="Fine-tune an encoder for text classification and write a run directory.\n\n"
+         "Example: encoderlab train classify --train ../shared/data/sst2/train.tsv --eval ../shared/data/sst2/dev.tsv "
+         "--epochs 1 --eval-steps 500")
 
 
 @predict_app.command("classify")

@@ -6,11 +6,22 @@
 Modules: `corpus` (reading documents), `features` (packing, NSP pairs, masking collator),
 `evaluate` (perplexity on fixed held-out masks), `train` (the run).
 """
-from .corpus import Corpus, Document, hold_out, load_corpus, split_sentences
-from .evaluate import MaskedLMEvaluator, perplexity
-from .features import MaskingCollator, PretrainFeatures, build_features, make_nsp_pairs, pack_for_mlm
-from .train import PretrainConfig, epoch_table, format_table, pretrain
+from __future__ import annotations
 
-__all__ = ["Corpus", "Document", "MaskedLMEvaluator", "MaskingCollator", "PretrainConfig", "PretrainFeatures",
-           "build_features", "epoch_table", "format_table", "hold_out", "load_corpus", "make_nsp_pairs",
-           "pack_for_mlm", "perplexity", "pretrain", "split_sentences"]
+_LAZY = {"Corpus": "corpus", "Document": "corpus", "hold_out": "corpus", "load_corpus": "corpus",
+         "split_sentences": "corpus", "MaskedLMEvaluator": "evaluate", "perplexity": "evaluate",
+         "MaskingCollator": "features", "PretrainFeatures": "features", "build_features": "features",
+         "make_nsp_pairs": "features", "pack_for_mlm": "features", "PretrainConfig": "config",
+         "epoch_table": "train", "format_table": "train", "pretrain": "train"}
+
+
+def __getattr__(name: str):
+    """Members are imported on first use, so that ``encoderlab.mlm.config`` loads without torch."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

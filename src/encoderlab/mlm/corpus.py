@@ -261,7 +261,7 @@ def load_corpus(spec: str, *, text_field: str = "text", limit: int | None = None
 def hold_out(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpus]:
     """Split whole documents into (train, held-out): `fraction` of them (at least one) chosen at random."""
     if not 0 < fraction < 1:
-        raise DataError(f"eval_fraction must be between 0 and 1 (exclusive), not {fraction}")
+        raise DataError(f"validation_fraction must be between 0 and 1 (exclusive), not {fraction}")
     n = len(corpus.documents)
     if n < 2:
         raise DataError(f"{corpus.spec}: {n} document; holding out evaluation text needs at least 2 "

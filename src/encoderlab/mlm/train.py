@@ -7,13 +7,13 @@ model directory that ``train qa`` / ``train classify`` accept as ``--model``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import EncoderlabError, ModelError
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (StepEvaluator, TrainConfig, fit, is_main_process, make_trainer,
+from .config import PretrainConfig
+from ..training import (StepEvaluator, fit, is_main_process, make_trainer,
                         record_final, resolve_precision, save_model, started_run, train_summary)
 from .corpus import Corpus, hold_out, load_corpus
 from .evaluate import MaskedLMEvaluator, perplexity
@@ -23,25 +23,6 @@ OBJECTIVES = ("mlm", "mlm+nsp")
 PRETRAIN_METRICS = {"loss": False, "perplexity": False, "nsp_accuracy": True, "nsp_loss": False}
 
 
-@dataclass
-class PretrainConfig(TrainConfig):
-    model: str = "scratch:bert-mini"
-    output_dir: str = "runs/pretrain"
-    corpus: str | None = None                  # text file / directory / .jsonl(.gz) / hub:NAME[:CONFIG][:SPLIT]
-    eval_corpus: str | None = None             # None: hold out eval_fraction of the corpus' documents
-    text_field: str = "text"                   # JSONL / Hub column holding the text
-    objective: str = "mlm"                     # mlm | mlm+nsp
-    mlm_probability: float = 0.15
-    whole_word_mask: bool = False
-    max_seq_length: int = 128
-    limit: int | None = None                   # first N documents of the corpus
-    eval_fraction: float = 0.05
-    eval_before_training: bool = True          # the epoch-0 perplexity (skipped when resuming)
-    learning_rate: float = 1e-4
-    eval_batch_size: int = 32                  # MLM logits are batch x length x vocabulary floats
-    metric_for_best_model: str | None = "loss"
-
-
 def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
     """(training corpus, held-out corpus) of documents."""
     if not cfg.corpus:
@@ -49,7 +30,7 @@ def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
     corpus = load_corpus(cfg.corpus, text_field=cfg.text_field, limit=cfg.limit)
     if cfg.eval_corpus:
         return corpus, load_corpus(cfg.eval_corpus, text_field=cfg.text_field)
-    return hold_out(corpus, cfg.eval_fraction, cfg.seed)
+    return hold_out(corpus, cfg.validation_fraction, cfg.seed)
 
 
 def _check_config(cfg: PretrainConfig) -> str:

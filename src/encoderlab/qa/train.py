@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..data.squad import QADataset, carve_validation, check_disjoint, load_squad, select
@@ -11,35 +10,13 @@ from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+from .config import QATrainConfig
+from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
 
 QA_METRICS = ("exact", "f1", "loss", "correct", "modified_exact", "HasAns_f1", "NoAns_exact")
-
-
-@dataclass
-class QATrainConfig(TrainConfig):
-    output_dir: str = "runs/qa"
-    train: str = "builtin:squad-sample"        # data spec (see encoderlab.data.squad)
-    eval: str | None = None                     # None: carve validation articles out of `train`
-    split_file: str | None = None               # JSON {part: [article titles]}
-    train_split: str | None = None              # part of split_file for training (e.g. "train")
-    eval_split: str | None = None               # part of split_file for evaluation (e.g. "test")
-    train_titles: list[str] | None = None       # train on these articles (with or instead of train_split)
-    eval_titles: list[str] | None = None        # evaluate on these articles
-    limit: int | None = None                    # first N training questions
-    eval_limit: int | None = None               # first N evaluation questions
-    validation_fraction: float = 0.05           # carve-out by article when `eval` is not given
-    max_seq_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    null_threshold: float = 0.0                 # SQuAD v2.0: answer "" when null - best > threshold
-    on_bad_answer: str = "repair"               # repair | skip | error
-    metric_for_best_model: str | None = "f1"
 
 
 def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tuple[QADataset, QADataset]:

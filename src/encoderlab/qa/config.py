@@ -1,0 +1,40 @@
+"""The options of `train qa` (torch-free: the CLI builds its options from these fields)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..config import TrainConfig, option
+
+_DATA, _WINDOWS = "Data", "QA windows and answers"
+
+
+@dataclass
+class QATrainConfig(TrainConfig):
+    output_dir: str = option("runs/qa", "Run directory.", "--output-dir", "-o", panel="Training")
+    train: str = option("builtin:squad-sample", "Training data: builtin:squad-sample, SQuAD .json (v1.1/v2.0), .jsonl, "
+                        "or hub:NAME[:SPLIT].", panel=_DATA)
+    eval: Optional[str] = option(None, "Evaluation data (default: carve whole articles out of --train, see "
+                                 "--validation-fraction).", panel=_DATA)
+    split_file: Optional[str] = option(None, "JSON {part: [article titles]} used by --train-split/--eval-split "
+                                       "(builtin data sets bring their own).", panel=_DATA)
+    train_split: Optional[str] = option(None, "Part of the split file to train on, e.g. train.", panel=_DATA)
+    eval_split: Optional[str] = option(None, "Part of the split file to evaluate on, e.g. test.", panel=_DATA)
+    train_titles: Optional[list[str]] = option(None, "Comma-separated article titles to train on (with or instead of "
+                                               "--train-split).", panel=_DATA)
+    eval_titles: Optional[list[str]] = option(None, "Comma-separated article titles to evaluate on.", panel=_DATA)
+    limit: Optional[int] = option(None, "Train on the first N questions only.", panel=_DATA)
+    eval_limit: Optional[int] = option(None, "Evaluate on the first N questions only.", panel=_DATA)
+    validation_fraction: float = option(0.05, "Share of training articles held out when --eval is not given.",
+                                        panel=_DATA)
+    on_bad_answer: str = option("repair", "Answer text not at answer_start: repair (nearest occurrence), skip, error.",
+                                panel=_DATA)
+    max_seq_length: int = option(384, "Window length in tokens.", panel=_WINDOWS)
+    doc_stride: int = option(128, "Context tokens shared by consecutive windows.", panel=_WINDOWS)
+    max_query_length: int = option(64, "Questions are cut to N tokens.", panel=_WINDOWS)
+    n_best_size: int = option(20, "Candidates kept per question.", panel=_WINDOWS)
+    max_answer_length: int = option(30, "Longest answer in tokens.", panel=_WINDOWS)
+    null_threshold: float = option(0.0, "SQuAD v2.0: answer nothing when null score - best score > this.",
+                                   panel=_WINDOWS)
+    metric_for_best_model: Optional[str] = option("f1", "Metric for early stopping and the best model.", "--metric",
+                                                  panel="Training")
