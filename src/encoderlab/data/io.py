@@ -11,6 +11,17 @@ from ..errors import DataError
 MAX_FILE_BYTES = 2 * 1024**3  # refuse files that cannot be sane inputs (2 GiB)
 
 
+def check_text(value: str, where: str) -> str:
+    """`value` unchanged if it can be encoded as UTF-8; a lone surrogate (``"\\ud800"`` in JSON,
+    undecodable bytes in a command-line argument) is a DataError naming `where` and the position."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(f"{where}: invalid character U+{ord(value[exc.start]):04X} (a lone surrogate, not text) "
+                        f"at position {exc.start}") from None
+    return value
+
+
 def read_text(path: str | Path) -> str:
     """Read a (possibly .gz) UTF-8 file; bad bytes are reported with their offset."""
     p = Path(path)
