@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -55,12 +55,59 @@ class TrainConfig:
     dataloader_num_workers: int = 0
     report_to: list[str] | None = None       # optional trackers (tensorboard, wandb, mlflow) when installed
 
+    # name -> (lowest, highest, lowest allowed?, highest allowed?) of the numeric options; None: no bound.
+    # Subclasses add their own in RANGES (merged along the class hierarchy by `validate`).
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "learning_rate": (0, None, False, True), "train_batch_size": (1, None, True, True),
+        "eval_batch_size": (1, None, True, True), "num_train_epochs": (0, None, False, True),
+        "max_steps": (-1, None, True, True), "warmup_ratio": (0, 1, True, False),
+        "weight_decay": (0, None, True, True), "gradient_accumulation_steps": (1, None, True, True),
+        "max_grad_norm": (0, None, True, True), "eval_steps": (1, None, True, True),
+        "logging_steps": (1, None, True, True), "save_total_limit": (1, None, True, True),
+        "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
+        "seed": (0, 2**32 - 1, True, True),
+    }
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
+    def validate(self) -> None:
+        """Refuse option values no run can use, before anything is loaded, written or trained: one
+        EncoderlabError naming the option (and its flag) for a wrong type or an out-of-range number."""
+        ranges: dict[str, tuple] = {}
+        for klass in reversed(type(self).__mro__):
+            ranges.update(getattr(klass, "RANGES", None) or {})
+        kinds = {f.name: str(f.type) for f in fields(self)}
+        for name, (low, high, low_ok, high_ok) in ranges.items():
+            value = getattr(self, name, None)
+            if value is None and "None" in kinds.get(name, ""):
+                continue
+            if name == "num_train_epochs" and isinstance(self.max_steps, int) and self.max_steps > 0:
+                continue                     # max_steps overrides the epochs
+            label = f"{name} ({option_flag(name)})"
+            integral = kinds.get(name, "").startswith("int")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integral and not isinstance(value, int)):
+                raise EncoderlabError(f"{label} must be {'an integer' if integral else 'a number'}, not {value!r}")
+            if not math.isfinite(value):
+                raise EncoderlabError(f"{label} must be a finite number, not {value}")
+            if low is not None and (value < low or (value == low and not low_ok)):
+                raise EncoderlabError(f"{label} must be {'at least' if low_ok else 'greater than'} {low}, not {value}")
+            if high is not None and (value > high or (value == high and not high_ok)):
+                raise EncoderlabError(f"{label} must be {'at most' if high_ok else 'less than'} {high}, not {value}")
+        if self.max_steps == 0:
+            raise EncoderlabError(f"max_steps ({option_flag('max_steps')}) must be positive (or -1: use the epochs), not 0")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_FLAGS = {"num_train_epochs": "--epochs", "metric_for_best_model": "--metric"}
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of a config option (``train_batch_size`` -> ``--train-batch-size``)."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def cpu_has_fast_bf16() -> bool:

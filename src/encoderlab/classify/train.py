@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from ..data.text import (TRUNCATIONS, TextDataset, build_label_map, carve_validation, encode_labels,
                          limit_dataset, load_text_dataset)
@@ -49,6 +49,20 @@ class ClassifyTrainConfig(TrainConfig):
     train_batch_size: int = 32
     metric_for_best_model: str | None = "accuracy"
 
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
+        "validation_fraction": (0, 1, False, False), "max_seq_length": (4, None, True, True),
+        "head_tokens": (0, None, True, True),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        if self.metric_for_best_model not in CLASSIFY_METRICS:
+            raise EncoderlabError(f"unknown metric '{self.metric_for_best_model}' for classification "
+                                  f"(known: {', '.join(CLASSIFY_METRICS)})")
+        if self.truncation not in TRUNCATIONS:
+            raise EncoderlabError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not '{self.truncation}'")
+
 
 def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = print
                        ) -> tuple[TextDataset, TextDataset, list[str]]:
@@ -67,6 +81,11 @@ def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = pr
     if len(names) < 2:
         raise DataError(f"{cfg.train}: only one class ({names[0]}); classification needs at least two")
     train = limit_dataset(train, cfg.limit, stratify=cfg.stratify, seed=cfg.seed)
+    classes = sorted(set(train.labels))
+    if len(classes) < 2:
+        how = f" after --limit {cfg.limit}{'' if cfg.stratify else ' --no-stratify (the first rows)'}" if cfg.limit else ""
+        raise DataError(f"{cfg.train}: the training data has only one class ('{classes[0]}'){how}; "
+                        "classification needs at least two")
     evaluation = limit_dataset(evaluation, cfg.eval_limit, stratify=cfg.stratify, seed=cfg.seed)
     encode_labels(train, names)        # raises on a label outside the map, naming its line
     encode_labels(evaluation, names)
@@ -129,11 +148,7 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    if cfg.metric_for_best_model not in CLASSIFY_METRICS:
-        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for classification "
-                              f"(known: {', '.join(CLASSIFY_METRICS)})")
-    if cfg.truncation not in TRUNCATIONS:
-        raise EncoderlabError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not '{cfg.truncation}'")
+    cfg.validate()
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from ..errors import EncoderlabError, ModelError
 from ..models import load_model
@@ -40,6 +40,15 @@ class PretrainConfig(TrainConfig):
     learning_rate: float = 1e-4
     eval_batch_size: int = 32                  # MLM logits are batch x length x vocabulary floats
     metric_for_best_model: str | None = "loss"
+
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "limit": (1, None, True, True), "eval_fraction": (0, 1, False, False),
+        "max_seq_length": (8, None, True, True), "mlm_probability": (0, 1, False, False),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        _check_config(self)
 
 
 def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
@@ -176,6 +185,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
+    cfg.validate()
     metric = _check_config(cfg)
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed

@@ -4,14 +4,14 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from ..data.squad import QADataset, carve_validation, check_disjoint, load_squad, select
 from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process, option_flag,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
@@ -40,6 +40,25 @@ class QATrainConfig(TrainConfig):
     null_threshold: float = 0.0                 # SQuAD v2.0: answer "" when null - best > threshold
     on_bad_answer: str = "repair"               # repair | skip | error
     metric_for_best_model: str | None = "f1"
+
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
+        "validation_fraction": (0, 1, False, False), "max_seq_length": (16, None, True, True),
+        "doc_stride": (0, None, True, True), "max_query_length": (1, None, True, True),
+        "n_best_size": (1, None, True, True), "max_answer_length": (1, None, True, True),
+        "null_threshold": (None, None, True, True),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        if self.metric_for_best_model not in QA_METRICS:
+            raise EncoderlabError(f"unknown metric '{self.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
+        if self.on_bad_answer not in ("repair", "skip", "error"):
+            raise EncoderlabError(f"on_bad_answer (--on-bad-answer) must be repair, skip or error, not '{self.on_bad_answer}'")
+        for name in ("doc_stride", "max_query_length"):
+            if getattr(self, name) >= self.max_seq_length:
+                raise EncoderlabError(f"{name} ({option_flag(name)}) must be less than max_seq_length "
+                                      f"({self.max_seq_length}), not {getattr(self, name)}")
 
 
 def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tuple[QADataset, QADataset]:
@@ -107,8 +126,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    if cfg.metric_for_best_model not in QA_METRICS:
-        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
+    cfg.validate()
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 
