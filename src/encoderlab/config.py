@@ -14,14 +14,9 @@ from .errors import EncoderlabError
 
 def load_config_file(path: Path, allowed: list[str]) -> dict[str, Any]:
     """A YAML mapping of option names (as in RUN/config.yaml) to values; unknown names are refused."""
-    import yaml
+    from .data.io import read_yaml
 
-    from .data.io import read_text
-
-    try:
-        data = yaml.safe_load(read_text(path)) or {}
-    except yaml.YAMLError as exc:
-        raise EncoderlabError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise EncoderlabError(f"{path}: a config file is a mapping of option names to values")
     unknown = sorted(set(data) - set(allowed))

@@ -230,15 +230,10 @@ class SweepSpec:
 
 def load_sweep(path: str | Path, *, task: str | None = None) -> SweepSpec:
     """Read and validate a W&B sweep YAML file (see the module docstring)."""
-    import yaml
-
-    from ..data.io import read_text
+    from ..data.io import read_yaml
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as exc:
-        raise EncoderlabError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
+    data = read_yaml(path)    # 4e-5 is a number, as W&B reads it (YAML 1.1 would make it a string)
     return parse_sweep(data, source=str(path), task=task)
 
 
@@ -338,7 +333,7 @@ def option_types(task: str) -> dict[str, str]:
 
 
 def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _parse_param(name: str, body: Any, type_str: str, err) -> Param | tuple:
