@@ -10,10 +10,11 @@ flag, `--config run.yaml` or a sweep file. This module imports neither torch nor
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from .errors import EncoderlabError
 from .models import DEFAULT_MODEL
@@ -69,12 +70,67 @@ class TrainConfig:
     report_to: Optional[list[str]] = option(None, "Comma-separated experiment trackers (tensorboard, wandb, mlflow, …) "
                                             "when installed.", panel=_TRAINING)
 
+    # name -> (lowest, highest, lowest allowed?, highest allowed?) of the numeric options; None: no bound.
+    # Task configs add their own RANGES (merged along the class hierarchy by `validate`).
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "learning_rate": (0, None, False, True), "train_batch_size": (1, None, True, True),
+        "eval_batch_size": (1, None, True, True), "num_train_epochs": (0, None, False, True),
+        "max_steps": (-1, None, True, True), "warmup_ratio": (0, 1, True, False),
+        "weight_decay": (0, None, True, True), "gradient_accumulation_steps": (1, None, True, True),
+        "max_grad_norm": (0, None, True, True), "eval_steps": (1, None, True, True),
+        "logging_steps": (1, None, True, True), "save_total_limit": (1, None, True, True),
+        "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
+        "seed": (0, 2**32 - 1, True, True),
+    }
+    #: metric names `metric_for_best_model` accepts (each task config sets them)
+    METRICS: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
+    def validate(self) -> None:
+        """Refuse option values no run can use, before anything is loaded, written or trained: one
+        EncoderlabError naming the option (and its flag) for a wrong type or an out-of-range number.
+        Task configs extend it with their own checks."""
+        ranges: dict[str, tuple] = {}
+        for klass in reversed(type(self).__mro__):
+            ranges.update(getattr(klass, "RANGES", None) or {})
+        kinds = {f.name: field_kind(f) for f in fields(self)}
+        for name, (low, high, low_ok, high_ok) in ranges.items():
+            value = getattr(self, name, None)
+            if value is None:
+                continue                     # "not set" (the dataclass types say which options may be None)
+            if name == "num_train_epochs" and isinstance(self.max_steps, int) and self.max_steps > 0:
+                continue                     # max_steps overrides the epochs
+            label = f"{name} ({option_flag(type(self), name)})"
+            integral = kinds.get(name) is int
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integral and not isinstance(value, int)):
+                raise EncoderlabError(f"{label} must be {'an integer' if integral else 'a number'}, not {value!r}")
+            if not math.isfinite(value):
+                raise EncoderlabError(f"{label} must be a finite number, not {value}")
+            if low is not None and (value < low or (value == low and not low_ok)):
+                raise EncoderlabError(f"{label} must be {'at least' if low_ok else 'greater than'} {low}, not {value}")
+            if high is not None and (value > high or (value == high and not high_ok)):
+                raise EncoderlabError(f"{label} must be {'at most' if high_ok else 'less than'} {high}, not {value}")
+        if self.max_steps == 0:
+            raise EncoderlabError(f"max_steps ({option_flag(type(self), 'max_steps')}) must be positive "
+                                  f"(or -1: use the epochs), not 0")
+        metric = self.metric_for_best_model
+        if metric is not None and self.METRICS and metric not in self.METRICS:
+            raise EncoderlabError(f"unknown metric '{metric}' (--metric) for this task (known: {', '.join(self.METRICS)})")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def option_flag(cls, name: str) -> str:
+    """The first long command-line flag of a config option (``train_batch_size`` -> ``--train-batch-size``)."""
+    for f in fields(cls):
+        if f.name == name:
+            flags = [x for x in f.metadata.get("flags", ()) if x.startswith("--")]
+            return flags[0] if flags else "--" + name.replace("_", "-")
+    return "--" + name.replace("_", "-")
 
 
 def aliases_of(cls) -> dict[str, str]:
@@ -85,14 +141,9 @@ def aliases_of(cls) -> dict[str, str]:
 def load_config_file(path: Path, allowed: list[str], aliases: dict[str, str] | None = None) -> dict[str, Any]:
     """A YAML mapping of option names (as in RUN/config.yaml) to values; unknown names are refused,
     aliases are renamed to their field."""
-    import yaml
+    from .data.io import read_yaml
 
-    from .data.io import read_text
-
-    try:
-        data = yaml.safe_load(read_text(path)) or {}
-    except yaml.YAMLError as exc:
-        raise EncoderlabError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise EncoderlabError(f"{path}: a config file is a mapping of option names to values")
     aliases = aliases or {}

@@ -187,13 +187,32 @@ def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | 
     import torch
 
     torch.manual_seed(seed)   # new heads (e.g. qa_outputs on a bare encoder) are initialised reproducibly
+    from safetensors import SafetensorError
+
     try:
         model = auto.from_pretrained(source, use_safetensors=True, **config_overrides)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:
+        corrupt = _corrupt_weights(path) if is_local else None
+        if corrupt:
+            raise ModelError(f"{corrupt[0]}: corrupt weights file, cannot be read ({corrupt[1]})") from exc
         if is_local:
             raise ModelError(f"cannot load model from {path}: {str(exc).splitlines()[0][:300]}") from exc
         raise ModelError(_hub_failure(spec, "model", exc)) from exc
     return ResolvedModel(model, tok, spec, source)
+
+
+def _corrupt_weights(path: Path) -> tuple[Path, str] | None:
+    """The first .safetensors file of a model directory whose header cannot be read, with the reason."""
+    from safetensors import SafetensorError, safe_open
+
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                for name in f.keys():
+                    f.get_slice(name)
+        except (SafetensorError, OSError, ValueError) as exc:
+            return file, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return None
 
 
 def task_of_config(config: Any) -> str | None:

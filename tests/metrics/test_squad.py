@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from encoderlab.errors import DataError
+
 from encoderlab.metrics.squad import (
     GoldSet,
     evaluate_files,
@@ -126,9 +128,9 @@ def test_gold_from_squad_versions():
 
 
 def test_gold_from_squad_malformed():
-    with pytest.raises(ValueError, match='"data"'):
+    with pytest.raises(DataError, match='"data"'):
         gold_from_squad({"version": "1.1"})
-    with pytest.raises(ValueError, match=r"qas\[0\] has no 'id'"):
+    with pytest.raises(DataError, match=r"qas\[0\] has no 'id'"):
         gold_from_squad(_squad("1.1", [{"question": "Q", "answers": []}]))
 
 
@@ -215,7 +217,7 @@ def test_v2_best_thresh_uses_raw_prediction_text():
 
 
 def test_na_probs_must_cover_predictions():
-    with pytest.raises(ValueError, match="'q4'"):
+    with pytest.raises(DataError, match="'q4'"):
         squad_evaluate(V2_GOLD, V2_PREDS, na_probs={"q1": 0.1, "q2": 0.4, "q3": 0.9})
 
 
@@ -236,12 +238,12 @@ def test_missing_and_extra_predictions():
 
 
 def test_prediction_must_be_string():
-    with pytest.raises(ValueError, match="'q1'.*list"):
+    with pytest.raises(DataError, match="'q1'.*list"):
         squad_evaluate(V2_GOLD, {"q1": ["Eiffel Tower"]})
 
 
 def test_empty_gold_rejected():
-    with pytest.raises(ValueError, match="no questions"):
+    with pytest.raises(DataError, match="no questions"):
         squad_evaluate(GoldSet(answers={}, version="1.1"), {})
 
 
@@ -339,23 +341,23 @@ def _write(path: Path, text: str | bytes) -> Path:
 def test_evaluate_files_invalid_json(small_files):
     tmp, data, preds = small_files
     bad = _write(tmp / "bad.json", '{"a": "x",')
-    with pytest.raises(ValueError, match=r"bad\.json: not valid JSON") as exc:
+    with pytest.raises(DataError, match=r"bad\.json: malformed JSON at line 1") as exc:
         evaluate_files(data, bad)
     assert "\n" not in str(exc.value)
-    with pytest.raises(ValueError, match=r"bad\.json: not valid JSON"):
+    with pytest.raises(DataError, match=r"bad\.json: malformed JSON at line 1"):
         evaluate_files(bad, preds)
     latin1 = _write(tmp / "latin1.json", '{"a": "caf\xe9"}'.encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1\.json: not UTF-8"):
+    with pytest.raises(DataError, match=r"latin1\.json: not valid UTF-8 at byte 10 \(line 1\)"):
         evaluate_files(data, latin1)
 
 
 def test_evaluate_files_not_squad(small_files):
     tmp, data, preds = small_files
     nodata = _write(tmp / "nodata.json", json.dumps({"version": "1.1", "articles": []}))
-    with pytest.raises(ValueError, match=r'nodata\.json: not a SQuAD file: .*"data"'):
+    with pytest.raises(DataError, match=r'nodata\.json: not a SQuAD file: .*"data"'):
         evaluate_files(nodata, preds)
     broken = _write(tmp / "broken.json", json.dumps({"version": "1.1", "data": [{"title": "T"}]}))
-    with pytest.raises(ValueError, match=r"broken\.json: malformed SQuAD data: data\[0\] has no "
+    with pytest.raises(DataError, match=r"broken\.json: malformed SQuAD data: data\[0\] has no "
                                          r"'paragraphs'"):
         evaluate_files(broken, preds)
 
@@ -369,13 +371,13 @@ def test_evaluate_files_not_squad(small_files):
 def test_evaluate_files_bad_predictions(small_files, content, pattern):
     tmp, data, _ = small_files
     p = _write(tmp / "p.json", json.dumps(content))
-    with pytest.raises(ValueError, match=r"p\.json: " + pattern):
+    with pytest.raises(DataError, match=r"p\.json: " + pattern):
         evaluate_files(data, p)
 
 
 def test_evaluate_files_bad_na_probs(small_files):
     tmp, data, preds = small_files
     na = _write(tmp / "na.json", json.dumps({"a": "0.2", "b": 0.1}))
-    with pytest.raises(ValueError, match=r"na\.json: no-answer probability for id 'a' is a JSON "
+    with pytest.raises(DataError, match=r"na\.json: no-answer probability for id 'a' is a JSON "
                                          r"string, expected a number"):
         evaluate_files(data, preds, na_probs_path=na)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from ..config import TrainConfig, option
+from ..errors import EncoderlabError
 
 _DATA, _INPUTS = "Data", "Inputs"
+CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "mcc", "loss", "precision", "recall", "precision_macro",
+                    "recall_macro")
 
 
 @dataclass
@@ -42,3 +45,17 @@ class ClassifyTrainConfig(TrainConfig):
     train_batch_size: int = option(32, "Per-device training batch size.", panel="Training")
     metric_for_best_model: Optional[str] = option("accuracy", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
+
+    METRICS: ClassVar[tuple[str, ...]] = CLASSIFY_METRICS
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
+        "validation_fraction": (0, 1, False, False), "max_seq_length": (4, None, True, True),
+        "head_tokens": (0, None, True, True),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        from ..data.text import TRUNCATIONS
+
+        if self.truncation not in TRUNCATIONS:
+            raise EncoderlabError(f"truncation (--truncation) must be one of {', '.join(TRUNCATIONS)}, not '{self.truncation}'")

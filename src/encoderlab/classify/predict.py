@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..data.io import check_text
 from ..errors import EncoderlabError
 from ..training import DynamicPadCollator, predict_in_order
 from .features import ClassifyFeatureConfig, ClassifyFeatures, make_features
@@ -61,6 +62,7 @@ def check_pairs(texts: Sequence[str], text_pairs: Sequence[str] | None, pair_col
         if not isinstance(t, str) or not t.strip():
             raise EncoderlabError(f"second text {i + 1} is empty" if isinstance(t, str)
                                   else f"second text {i + 1} is not a string")
+        check_text(t, f"second text {i + 1}")
 
 
 def label_names(config) -> list[str]:
@@ -109,6 +111,7 @@ class TextClassifier:
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
                 raise EncoderlabError(f"text {i + 1} is empty" if isinstance(t, str) else f"text {i + 1} is not a string")
+            check_text(t, f"text {i + 1}")
         if not texts:
             raise EncoderlabError("no texts to classify")
         check_pairs(texts, text_pairs, self.pair_column)

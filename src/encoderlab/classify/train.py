@@ -18,14 +18,12 @@ from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
-from .config import ClassifyTrainConfig
+from .config import CLASSIFY_METRICS, ClassifyTrainConfig
 from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import ClassifyFeatureConfig, make_features
 from .predict import predict_features
 
-CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "mcc", "loss", "precision", "recall", "precision_macro",
-                    "recall_macro")
 
 
 def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = print
@@ -45,6 +43,11 @@ def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = pr
     if len(names) < 2:
         raise DataError(f"{cfg.train}: only one class ({names[0]}); classification needs at least two")
     train = limit_dataset(train, cfg.limit, stratify=cfg.stratify, seed=cfg.seed)
+    classes = sorted(set(train.labels))
+    if len(classes) < 2:
+        how = f" after --limit {cfg.limit}{'' if cfg.stratify else ' --no-stratify (the first rows)'}" if cfg.limit else ""
+        raise DataError(f"{cfg.train}: the training data has only one class ('{classes[0]}'){how}; "
+                        "classification needs at least two")
     evaluation = limit_dataset(evaluation, cfg.eval_limit, stratify=cfg.stratify, seed=cfg.seed)
     encode_labels(train, names)        # raises on a label outside the map, naming its line
     encode_labels(evaluation, names)
@@ -107,11 +110,7 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    if cfg.metric_for_best_model not in CLASSIFY_METRICS:
-        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for classification "
-                              f"(known: {', '.join(CLASSIFY_METRICS)})")
-    if cfg.truncation not in TRUNCATIONS:
-        raise EncoderlabError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not '{cfg.truncation}'")
+    cfg.validate()
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 

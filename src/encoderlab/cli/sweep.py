@@ -78,5 +78,5 @@ def sweep_report_cmd(
         Console(width=200).print(format_table(report, top))
     for note in report.skipped:
         typer.echo(f"skipped {note}", err=True)
-    for path in report.written:
-        typer.echo(str(path))
+    for path in report.written:    # with --json, stdout holds only the JSON
+        typer.echo(str(path), err=json_out)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import DataError
-from .io import iter_jsonl, read_json
+from .io import check_text, iter_jsonl, read_json
 
 MAX_CONTEXT_CHARS = 100_000   # the longest SQuAD context has ~3,700 characters
 MAX_QUESTION_CHARS = 2_000
@@ -57,6 +57,7 @@ class LoadReport:
     repaired_answers: int = 0       # answer text found elsewhere than answer_start, moved there
     unlocatable_answers: int = 0    # answer text absent from the context (kept for scoring only)
     skipped_answers: int = 0        # dropped because on_bad_answer="skip"
+    impossible_with_answers: int = 0  # is_impossible questions that carry answers (answers ignored)
 
     def summary(self) -> str:
         parts = []
@@ -64,6 +65,8 @@ class LoadReport:
             parts.append(f"{self.repaired_answers} answers moved to the nearest occurrence of their text")
         if self.skipped_answers:
             parts.append(f"{self.skipped_answers} answers not at answer_start skipped")
+        if self.impossible_with_answers:
+            parts.append(f"{self.impossible_with_answers} is_impossible questions carried answers (ignored: unanswerable)")
         if self.unlocatable_answers:
             parts.append(f"{self.unlocatable_answers} answers not found in their context (scored, not trained on)")
         return "; ".join(parts)
@@ -166,6 +169,8 @@ def _from_squad_json(obj: Any, source: str, on_bad_answer: str) -> QADataset:
     for ai, article in enumerate(articles):
         where_a = f"{source}: data[{ai}]"
         title = article.get("title", "") if isinstance(article, dict) else ""
+        if not isinstance(title, str):
+            raise DataError(f"{where_a}: 'title' should be str, found {type(title).__name__}")
         for pi, para in enumerate(_need(article, "paragraphs", list, where_a)):
             where_p = f"{where_a}.paragraphs[{pi}]"
             context = _need(para, "context", str, where_p)
@@ -205,7 +210,10 @@ def _from_rows(rows: Iterable[tuple[str, Any]], source: str, on_bad_answer: str)
             raw.append((_need(a, "text", str, w), _need(a, "answer_start", int, w), w))
         impossible = bool(row.get("is_impossible", not raw))
         version = "2.0" if impossible else version
-        examples.append(_make_example(str(qid), row.get("question"), context, raw, str(row.get("title", "")),
+        title = row.get("title", "")
+        if not isinstance(title, str):
+            raise DataError(f"{where}: 'title' should be str, found {type(title).__name__}")
+        examples.append(_make_example(str(qid), row.get("question"), context, raw, title,
                                       impossible, f"{where} (id {qid})", on_bad_answer, report))
     return _finish(examples, version, source, report)
 
@@ -214,6 +222,8 @@ def _make_example(qid: str, question: Any, context: str, raw_answers: list[tuple
                   impossible: bool, where: str, on_bad_answer: str, report: LoadReport) -> QAExample:
     if not isinstance(question, str):
         raise DataError(f"{where}: missing or non-text 'question'")
+    for name, value in (("id", qid), ("title", title), ("question", question), ("context", context)):
+        check_text(value, f"{where}: '{name}'")
     if not question.strip():
         raise DataError(f"{where}: empty question")
     if not context.strip():
@@ -224,8 +234,15 @@ def _make_example(qid: str, question: Any, context: str, raw_answers: list[tuple
         raise DataError(f"{where}: question has {len(question):,} characters (limit {MAX_QUESTION_CHARS:,})")
     if not impossible and not raw_answers:
         raise DataError(f"{where}: answerable question without answers (set is_impossible for SQuAD v2.0)")
+    if impossible and raw_answers:
+        # the same policy as answers not at answer_start: refused with "error", else ignored and counted
+        if on_bad_answer == "error":
+            raise DataError(f"{where}: is_impossible question has {len(raw_answers)} answer(s)")
+        report.impossible_with_answers += 1
+        raw_answers = []
     answers = []
     for text, start, w in raw_answers:
+        check_text(text, w)
         if not text.strip():          # e.g. Spoken-SQuAD, where speech recognition lost the answer
             report.unlocatable_answers += 1
             answers.append(Answer(text, None))

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataError
-from .io import iter_jsonl, read_json, read_text
+from .io import check_text, iter_jsonl, read_json, read_text
 
 TEXT_COLUMNS = ("sentence", "text", "review", "content", "document", "body", "comment", "tweet", "utterance",
                 "sentence1", "premise", "question1")
@@ -225,7 +225,7 @@ def _label_string(value: Any, where: str, column: str) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, str):
-        return value.strip()
+        return check_text(value, f"{where}: label in column '{column}'").strip()
     raise DataError(f"{where}: label must be a string or an integer, not {type(value).__name__}")
 
 
@@ -267,7 +267,7 @@ def _text(row: dict, column: str, where: str) -> str:
         raise DataError(f"{where}: field '{column}' must be text, not {type(value).__name__}")
     if not value.strip():
         raise DataError(f"{where}: empty text in column '{column}'")
-    return value.strip()
+    return check_text(value, f"{where}: column '{column}'").strip()
 
 
 # -- label maps -----------------------------------------------------------------------------------------

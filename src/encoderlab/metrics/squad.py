@@ -52,7 +52,7 @@ threshold), so ``correct + similar + incorrect == total``.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import string
 import warnings
@@ -62,6 +62,9 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
+
+from ..data.io import check_text, read_json
+from ..errors import DataError
 
 __all__ = [
     "GoldSet",
@@ -145,11 +148,11 @@ def gold_from_squad(obj: Mapping[str, Any]) -> GoldSet:
 
     The version is "2.0" if ``obj["version"]`` starts with "v2" (or "2") or any question has
     ``"is_impossible": true``; otherwise "1.1". Impossible questions get no gold answers
-    (``plausible_answers`` are ignored, as by the official script). Raises ``ValueError`` on a
+    (``plausible_answers`` are ignored, as by the official script). Raises ``DataError`` on a
     malformed structure.
     """
     if not isinstance(obj, Mapping) or not isinstance(obj.get("data"), list):
-        raise ValueError('not a SQuAD file: expected a JSON object with a "data" list of articles')
+        raise DataError('not a SQuAD file: expected a JSON object with a "data" list of articles')
     is_v2 = str(obj.get("version", "")).startswith(("v2", "2"))
     answers: dict[str, list[str]] = {}
     questions: dict[str, str] = {}
@@ -166,7 +169,7 @@ def gold_from_squad(obj: Mapping[str, Any]) -> GoldSet:
                     texts = [_field(a, "text", f"{where_qa}.answers[{n}]")
                              for n, a in enumerate(_field(qa, "answers", where_qa))]
                     if not all(isinstance(t, str) for t in texts):
-                        raise ValueError(f"malformed SQuAD data: {where_qa}: an answer text is "
+                        raise DataError(f"malformed SQuAD data: {where_qa}: an answer text is "
                                          "not a string")
                 answers[str(qid)] = texts
                 questions[str(qid)] = str(qa.get("question", ""))
@@ -175,7 +178,7 @@ def gold_from_squad(obj: Mapping[str, Any]) -> GoldSet:
 
 def _field(obj: Any, key: str, where: str) -> Any:
     if not isinstance(obj, Mapping) or key not in obj:
-        raise ValueError(f"malformed SQuAD data: {where} has no {key!r}")
+        raise DataError(f"malformed SQuAD data: {where} has no {key!r}")
     return obj[key]
 
 
@@ -225,7 +228,7 @@ def squad_evaluate(gold: GoldSet, predictions: Mapping[str, str],
     v2 = _check_version(gold.version) == "2.0"
     total = len(gold.answers)
     if total == 0:
-        raise ValueError("the gold set has no questions")
+        raise DataError("the gold set has no questions")
 
     # Normalize each distinct text once per call: gold answers repeat a lot.
     cache: dict[str, tuple[str, list[str], Counter]] = {}
@@ -246,7 +249,7 @@ def squad_evaluate(gold: GoldSet, predictions: Mapping[str, str],
             continue
         pred = predictions[qid]
         if not isinstance(pred, str):
-            raise ValueError(f"prediction for question id {qid!r} is a {type(pred).__name__}, "
+            raise DataError(f"prediction for question id {qid!r} is a {type(pred).__name__}, "
                              "expected a string")
         golds = [analyse(t) for t in gold_texts]
         if v2:
@@ -270,7 +273,7 @@ def squad_evaluate(gold: GoldSet, predictions: Mapping[str, str],
     probs: Mapping[str, float] = na_probs if na_probs is not None else {}
     for qid in exact_raw:
         if na_probs is not None and qid not in na_probs:
-            raise ValueError(f"na_probs has no entry for question id {qid!r}")
+            raise DataError(f"na_probs has no entry for question id {qid!r}")
 
     def thresholded(scores: dict[str, float]) -> dict[str, float]:
         out = {}
@@ -350,40 +353,37 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        # utf-8-sig: UTF-8, tolerating a byte-order mark.
-        with path.open(encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, "
-                         f"column {exc.colno})") from exc
-
-
-def _load_mapping(path: Path, what: str, value_ok, expected: str) -> dict:
-    obj = _load_json(path)
+def read_id_map(path: str | PathLike, what: str) -> dict:
+    """The one reader of prediction and no-answer files: a JSON object mapping question ids to answer texts
+    (``what="prediction"``) or to finite numbers (``what="no-answer probability"``). Every problem is a
+    one-line DataError naming the file (and the id)."""
+    numbers = what == "no-answer probability"
+    expected = "number" if numbers else "string"
+    obj = read_json(path)
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: {what} file must be a JSON object mapping question ids to "
-                         f"{expected}s, not a JSON {_json_kind(obj)}")
+        raise DataError(f"{path}: {what} file must be a JSON object mapping question ids to "
+                        f"{expected}s, not a JSON {_json_kind(obj)}")
     for qid, value in obj.items():
-        if not value_ok(value):
-            raise ValueError(f"{path}: {what} for id {qid!r} is a JSON {_json_kind(value)}, "
-                             f"expected a {expected}")
-    return obj
+        check_text(qid, f"{path}: question id")
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numbers else isinstance(value, str)
+        if not ok:
+            raise DataError(f"{path}: {what} for id {qid!r} is a JSON {_json_kind(value)}, "
+                            f"expected a {expected}")
+        if numbers and not math.isfinite(value):
+            raise DataError(f"{path}: {what} for id {qid!r} is {value}, expected a finite number")
+        if not numbers:
+            check_text(value, f"{path}: {what} for id {qid!r}")
+    return {k: float(v) for k, v in obj.items()} if numbers else obj
 
 
 def read_predictions(path: str | PathLike) -> dict[str, str]:
     """A prediction file: a JSON object mapping question ids to answer texts ("" = no answer)."""
-    return _load_mapping(Path(path), "prediction", lambda v: isinstance(v, str), "string")
+    return read_id_map(path, "prediction")
 
 
 def read_na_probs(path: str | PathLike) -> dict[str, float]:
-    """A no-answer probability file: a JSON object mapping question ids to numbers."""
-    obj = _load_mapping(Path(path), "no-answer probability",
-                        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "number")
-    return {k: float(v) for k, v in obj.items()}
+    """A no-answer probability file: a JSON object mapping question ids to finite numbers."""
+    return read_id_map(path, "no-answer probability")
 
 
 def evaluate_files(data_path: str | PathLike, predictions_path: str | PathLike,
@@ -392,16 +392,16 @@ def evaluate_files(data_path: str | PathLike, predictions_path: str | PathLike,
     """Evaluate a predictions file (id -> answer text) against an official SQuAD JSON file.
 
     ``na_probs_path`` optionally names a file mapping ids to no-answer probabilities. Raises
-    ``ValueError`` with a one-line message naming the file when a file is not valid UTF-8 JSON,
-    the SQuAD file has no "data", or a mapping file has the wrong shape; ``OSError`` if a file
-    cannot be read.
+    :class:`~encoderlab.errors.DataError` with a one-line message naming the file when a file is
+    missing, unreadable, not valid UTF-8 JSON, the SQuAD file has no "data", or a mapping file has
+    the wrong shape or a non-finite probability.
     """
     data_path = Path(data_path)
     try:
-        gold = gold_from_squad(_load_json(data_path))
-    except ValueError as exc:
+        gold = gold_from_squad(read_json(data_path))
+    except DataError as exc:
         msg = str(exc)
-        raise ValueError(msg if msg.startswith(f"{data_path}:") else f"{data_path}: {msg}") from exc
+        raise DataError(msg if msg.startswith(f"{data_path}:") else f"{data_path}: {msg}") from exc
     predictions = read_predictions(predictions_path)
     na_probs = read_na_probs(na_probs_path) if na_probs_path is not None else None
     return squad_evaluate(gold, predictions, na_probs=na_probs, na_prob_thresh=na_prob_thresh)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from ..config import TrainConfig, option
+from ..errors import EncoderlabError
 
 _DATA, _OBJECTIVE = "Data", "Objective"
+OBJECTIVES = ("mlm", "mlm+nsp")
+PRETRAIN_METRICS = {"loss": False, "perplexity": False, "nsp_accuracy": True, "nsp_loss": False}  # higher is better?
 
 
 @dataclass
@@ -36,3 +39,23 @@ class PretrainConfig(TrainConfig):
                                   "floats).", panel="Training")
     metric_for_best_model: Optional[str] = option("loss", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
+
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "limit": (1, None, True, True), "validation_fraction": (0, 1, False, False),
+        "max_seq_length": (8, None, True, True), "mlm_probability": (0, 1, False, False),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        self.selection_metric()
+
+    def selection_metric(self) -> str:
+        """The metric that picks the best model: known for the objective (NSP metrics need mlm+nsp)."""
+        if self.objective not in OBJECTIVES:
+            raise EncoderlabError(f"unknown objective '{self.objective}' (known: {', '.join(OBJECTIVES)})")
+        metric = self.metric_for_best_model or "loss"
+        if metric not in PRETRAIN_METRICS or (metric.startswith("nsp") and self.objective != "mlm+nsp"):
+            known = [m for m in PRETRAIN_METRICS if self.objective == "mlm+nsp" or not m.startswith("nsp")]
+            raise EncoderlabError(f"unknown metric '{metric}' for pretraining with {self.objective} "
+                                  f"(known: {', '.join(known)})")
+        return metric

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..data.io import iter_jsonl, read_text
+from ..data.io import check_text, iter_jsonl, read_text
 from ..errors import DataError
 
 TEXT_SUFFIXES = (".txt", ".raw", ".tokens", ".text")
@@ -167,7 +167,7 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterator[Document]:
             continue
         if not isinstance(value, str):
             raise DataError(f"{where}: field '{text_field}' is a {type(value).__name__}, expected a string")
-        paragraphs = _paragraphs_of(value)
+        paragraphs = _paragraphs_of(check_text(value, f"{where}: field '{text_field}'"))
         if paragraphs:
             title = row.get("title") if isinstance(row.get("title"), str) else None
             yield Document(paragraphs, where, title)

@@ -12,15 +12,13 @@ from typing import Any, Callable
 from ..errors import EncoderlabError, ModelError
 from ..models import load_model
 from ..runs import RunDir
-from .config import PretrainConfig
+from .config import OBJECTIVES, PRETRAIN_METRICS, PretrainConfig
 from ..training import (StepEvaluator, fit, is_main_process, make_trainer,
                         record_final, resolve_precision, save_model, started_run, train_summary)
 from .corpus import Corpus, hold_out, load_corpus
 from .evaluate import MaskedLMEvaluator, perplexity
 from .features import MaskingCollator, build_features
 
-OBJECTIVES = ("mlm", "mlm+nsp")
-PRETRAIN_METRICS = {"loss": False, "perplexity": False, "nsp_accuracy": True, "nsp_loss": False}
 
 
 def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
@@ -31,19 +29,6 @@ def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
     if cfg.eval_corpus:
         return corpus, load_corpus(cfg.eval_corpus, text_field=cfg.text_field)
     return hold_out(corpus, cfg.validation_fraction, cfg.seed)
-
-
-def _check_config(cfg: PretrainConfig) -> str:
-    if cfg.objective not in OBJECTIVES:
-        raise EncoderlabError(f"unknown objective '{cfg.objective}' (known: {', '.join(OBJECTIVES)})")
-    if not 0 < cfg.mlm_probability < 1:
-        raise EncoderlabError(f"mlm_probability must be between 0 and 1 (exclusive), not {cfg.mlm_probability}")
-    metric = cfg.metric_for_best_model or "loss"
-    if metric not in PRETRAIN_METRICS or (metric.startswith("nsp") and cfg.objective != "mlm+nsp"):
-        known = [m for m in PRETRAIN_METRICS if cfg.objective == "mlm+nsp" or not m.startswith("nsp")]
-        raise EncoderlabError(f"unknown metric '{metric}' for pretraining with {cfg.objective} "
-                              f"(known: {', '.join(known)})")
-    return metric
 
 
 def load_pretraining_model(cfg: PretrainConfig):
@@ -157,7 +142,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    metric = _check_config(cfg)
+    cfg.validate()
+    metric = cfg.selection_metric()
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
-from ..config import TrainConfig, option
+from ..config import TrainConfig, option, option_flag
+from ..errors import EncoderlabError
 
 _DATA, _WINDOWS = "Data", "QA windows and answers"
+QA_METRICS = ("exact", "f1", "loss", "correct", "modified_exact", "HasAns_f1", "NoAns_exact")
 
 
 @dataclass
@@ -38,3 +40,21 @@ class QATrainConfig(TrainConfig):
                                    panel=_WINDOWS)
     metric_for_best_model: Optional[str] = option("f1", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
+
+    METRICS: ClassVar[tuple[str, ...]] = QA_METRICS
+    RANGES: ClassVar[dict[str, tuple]] = {
+        "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
+        "validation_fraction": (0, 1, False, False), "max_seq_length": (16, None, True, True),
+        "doc_stride": (0, None, True, True), "max_query_length": (1, None, True, True),
+        "n_best_size": (1, None, True, True), "max_answer_length": (1, None, True, True),
+        "null_threshold": (None, None, True, True),
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        if self.on_bad_answer not in ("repair", "skip", "error"):
+            raise EncoderlabError(f"on_bad_answer (--on-bad-answer) must be repair, skip or error, not '{self.on_bad_answer}'")
+        for name in ("doc_stride", "max_query_length"):
+            if getattr(self, name) >= self.max_seq_length:
+                raise EncoderlabError(f"{name} ({option_flag(type(self), name)}) must be less than max_seq_length "
+                                      f"({self.max_seq_length}), not {getattr(self, name)}")

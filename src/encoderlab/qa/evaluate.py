@@ -1,20 +1,13 @@
 """Evaluate a prediction file or a model on QA data with the official SQuAD metric."""
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 from ..data.squad import load_squad, select
-from ..errors import DataError
+from ..errors import DataError, EncoderlabError
 from ..metrics.squad import read_na_probs, read_predictions, squad_evaluate
-
-
-def _read(reader, path: Path):
-    """The metric module's file readers, their ValueError turned into the CLI's DataError."""
-    try:
-        return reader(path)
-    except ValueError as exc:
-        raise DataError(str(exc)) from exc
 
 
 def _score(gold, predictions, na_probs, na_prob_thresh) -> dict:
@@ -26,9 +19,14 @@ def _score(gold, predictions, na_probs, na_prob_thresh) -> dict:
 
 def evaluate_predictions(data: str, predictions: Path, na_probs: Path | None = None, *, na_prob_thresh: float = 1.0,
                          split_file: Path | None = None, part: str | None = None) -> dict:
+    if not math.isfinite(na_prob_thresh):
+        raise EncoderlabError(f"--na-prob-thresh must be a finite number, not {na_prob_thresh}")
     ds = select(load_squad(data), split_file=split_file, part=part)
-    preds = _read(read_predictions, Path(predictions))
-    probs = _read(read_na_probs, Path(na_probs)) if na_probs else None
+    preds = read_predictions(Path(predictions))
+    probs = read_na_probs(Path(na_probs)) if na_probs else None
+    if probs is not None and ds.version != "2.0":
+        raise DataError(f"{na_probs}: no-answer probabilities apply to SQuAD v2.0 data, but {data} is v1.1 "
+                        "(no unanswerable questions); leave out --na-probs")
     if probs is not None:
         for e in ds.examples:                 # the official script needs a score for every predicted id
             if e.id in preds and e.id not in probs:
@@ -43,6 +41,10 @@ def evaluate_model(model: str, data: str, *, split_file: Path | None = None, par
     from .features import QAFeatureConfig
     from .predict import predict_examples
 
+    for name, value, low in (("--batch-size", batch_size, 1), ("--max-seq-length", max_seq_length, 16),
+                             ("--doc-stride", doc_stride, 0)):
+        if value < low:
+            raise EncoderlabError(f"{name} must be at least {low}, not {value}")
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
     resolved = load_model(model, "qa")
     info = getattr(resolved.model.config, "encoderlab", None) or {}

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.io import check_text
 from ..data.squad import QAExample
 from ..errors import EncoderlabError
 from ..training import DynamicPadCollator, predict_in_order
@@ -118,6 +119,8 @@ class QuestionAnswerer:
                 raise EncoderlabError("empty question")
             if not c or not c.strip():
                 raise EncoderlabError("empty context")
+            check_text(q, f"question {i + 1}")
+            check_text(c, "context" if len(contexts) == 1 else f"context {i + 1}")
             examples.append(QAExample(id=str(i), question=q, context=c))
         out = predict_examples(self.model, self.tokenizer, examples, feature_cfg=self.feature_cfg,
                                n_best_size=max(20, top_k), max_answer_length=self.max_answer_length,

@@ -10,13 +10,12 @@ from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from .config import QATrainConfig
+from .config import QA_METRICS, QATrainConfig
 from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
 
-QA_METRICS = ("exact", "f1", "loss", "correct", "modified_exact", "HasAns_f1", "NoAns_exact")
 
 
 def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tuple[QADataset, QADataset]:
@@ -84,8 +83,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    if cfg.metric_for_best_model not in QA_METRICS:
-        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
+    cfg.validate()
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 

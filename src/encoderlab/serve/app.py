@@ -3,7 +3,9 @@
 Endpoints: ``POST /v1/answer`` (extractive QA, top-k spans with confidence and character offsets,
 the no-answer score), ``POST /v1/classify`` (labels and probabilities), ``GET /v1/models``
 (served models with their batching statistics), ``GET /healthz``, the web page at ``/`` and the
-OpenAPI docs at ``/docs``. Limits (``ServeSettings``): request body size -> 413; context length,
+OpenAPI docs at ``/docs``. Limits (``ServeSettings``): request body size -> 413 (bodies up to
+``DRAIN_BYTES`` are read to the end first, so a client that sends its whole body sees the 413); a body
+that is not UTF-8, or text holding a lone surrogate (``"\ud800"``) -> 422; context length,
 question count and length, text count and length, top_k range -> 422 with a message naming the
 limit; inference slower than ``request_timeout_s`` -> 504.
 """
@@ -25,6 +27,8 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
+from ..data.io import check_text
+from ..errors import DataError
 from .backends import ModelBackend
 from .classify import ClassifyService
 from .qa import QAService
@@ -106,10 +110,24 @@ class ClassifyResponse(BaseModel):
     seconds: float
 
 
-# ---- body size limit (pure ASGI, so it sees the raw stream) -----------------------------------------------
+class SafeJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: a lone surrogate echoed back from a request (in a validation error or an
+    unknown model name) cannot be encoded as UTF-8, and must not turn a 4xx into a 500."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+# ---- body size limit and encoding (pure ASGI, so it sees the raw stream) ------------------------------------
+
+DRAIN_BYTES = 16 * 1024**2   # an oversized body up to this size is read (and dropped) before the 413 is sent
+
 
 class BodySizeLimit:
-    """Reject request bodies larger than `max_bytes` with 413 before the app parses them."""
+    """Reject request bodies larger than `max_bytes` with 413, and bodies that are not UTF-8 with 422,
+    before the app parses them. An oversized body is drained (up to ``DRAIN_BYTES``) first: a server that
+    answers and closes while the client is still sending makes most clients see a connection reset or a
+    broken pipe instead of the 413."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -119,7 +137,9 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._reject(send, int(declared))
+            if int(declared) <= DRAIN_BYTES and not await self._drain(receive):
+                return
+            return await self._too_large(send, int(declared))
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         chunks, size = [], 0
@@ -130,11 +150,18 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                return await self._reject(send, size)
+                more = message.get("more_body", False)
+                if more and not await self._drain(receive, size):
+                    return
+                return await self._too_large(send, size)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body, replayed = b"".join(chunks), False
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return await self._reject(send, 422, f"request body is not valid UTF-8 (byte {exc.start})")
 
         async def replay():
             nonlocal replayed
@@ -145,9 +172,25 @@ class BodySizeLimit:
 
         return await self.app(scope, replay, send)
 
-    async def _reject(self, send, size: int):
-        payload = json.dumps({"detail": f"request body too large: {size} bytes > the {self.max_bytes}-byte limit"}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    @staticmethod
+    async def _drain(receive, size: int = 0) -> bool:
+        """Read and drop the rest of the body (up to DRAIN_BYTES); False if the client went away."""
+        while size <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+        return True
+
+    async def _too_large(self, send, size: int):
+        await self._reject(send, 413, f"request body too large: {size} bytes > the {self.max_bytes}-byte limit")
+
+    @staticmethod
+    async def _reject(send, status: int, detail: str):
+        payload = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": payload})
@@ -181,6 +224,7 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
     # FastAPIOffline: FastAPI whose /docs and /redoc pages load Swagger UI / ReDoc from files packaged with
     # fastapi-offline instead of a CDN, so the API docs work on machines without internet access
     app = FastAPIOffline(title="encoderlab", version=__version__, lifespan=lifespan,
+                         default_response_class=SafeJSONResponse,
                   description="Extractive question answering and text classification with fine-tuned encoders. "
                               "Concurrent requests are batched dynamically for the model.")
     app.state.settings = settings
@@ -194,8 +238,20 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         for e in errors[:5]:
             where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
             parts.append(f"{where}: {e.get('msg', 'invalid')}")
-        return JSONResponse(status_code=422, content={"detail": "; ".join(parts) or "invalid request",
-                                                      "errors": json.loads(json.dumps(errors, default=str))})
+        return SafeJSONResponse(status_code=422, content={"detail": "; ".join(parts) or "invalid request",
+                                                          "errors": [{k: e.get(k) for k in ("type", "loc", "msg")}
+                                                                     for e in errors]})
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        return SafeJSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
+                                headers=getattr(exc, "headers", None))
+
+    def text_ok(value: str, where: str) -> None:
+        try:
+            check_text(value, where)
+        except DataError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     def pick(name: str | None, task: str) -> QAService | ClassifyService:
         what = "QA" if task == "qa" else "classification"
@@ -224,9 +280,11 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         _limit(len(questions) > settings.max_questions,
                f"too many questions: {len(questions)} > the limit of {settings.max_questions} per request")
         for i, q in enumerate(questions):
+            text_ok(q, f"question {i + 1}")
             _limit(not q.strip(), f"question {i + 1} is empty")
             _limit(len(q) > settings.max_question_chars,
                    f"question {i + 1} is too long: {len(q)} characters > the limit of {settings.max_question_chars}")
+        text_ok(req.context, "context")
         _limit(not req.context.strip(), "context is empty")
         _limit(len(req.context) > settings.max_context_chars,
                f"context too long: {len(req.context)} characters > the limit of {settings.max_context_chars}")
@@ -243,6 +301,7 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         _limit(len(req.texts) > settings.max_texts,
                f"too many texts: {len(req.texts)} > the limit of {settings.max_texts} per request")
         for i, t in enumerate(req.texts):
+            text_ok(t, f"text {i + 1}")
             _limit(not t.strip(), f"text {i + 1} is empty")
             _limit(len(t) > settings.max_text_chars,
                    f"text {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")
@@ -251,6 +310,7 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
             _limit(len(pairs) != len(req.texts),
                    f"{len(req.texts)} texts but {len(pairs)} text_pairs: give one second text per text")
             for i, t in enumerate(pairs):
+                text_ok(t, f"text_pairs {i + 1}")
                 _limit(not t.strip(), f"text_pairs {i + 1} is empty")
                 _limit(len(t) > settings.max_text_chars,
                        f"text_pairs {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")

@@ -230,15 +230,10 @@ class SweepSpec:
 
 def load_sweep(path: str | Path, *, task: str | None = None) -> SweepSpec:
     """Read and validate a W&B sweep YAML file (see the module docstring)."""
-    import yaml
-
-    from ..data.io import read_text
+    from ..data.io import read_yaml
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as exc:
-        raise EncoderlabError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from exc
+    data = read_yaml(path)    # 4e-5 is a number, as W&B reads it (YAML 1.1 would make it a string)
     return parse_sweep(data, source=str(path), task=task)
 
 
@@ -253,10 +248,10 @@ def parse_sweep(data: Any, *, source: str = "<sweep>", task: str | None = None) 
     if unknown:
         raise err(f"unknown key(s) {', '.join(unknown)} (valid: {', '.join(TOP_KEYS)})")
     method = data.get("method")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise err(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     task = task or data.get("task") or "qa"
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise err(f"unknown task '{task}' (known: {', '.join(TASKS)})")
     metrics = task_metrics(task)
 
@@ -274,10 +269,10 @@ def parse_sweep(data: Any, *, source: str = "<sweep>", task: str | None = None) 
     if mname not in metrics:
         raise err(f"unknown metric '{metric['name']}' for task {task} (valid: {', '.join(metrics)})")
     goal = metric.get("goal", "minimize")
-    if goal not in GOALS:
+    if not isinstance(goal, str) or goal not in GOALS:
         raise err(f"metric.goal must be minimize or maximize, not {goal!r}")
     target = metric.get("target")
-    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))):
+    if target is not None and not _is_num(target):
         raise err(f"metric.target must be a number, not {target!r}")
 
     raw_params = data.get("parameters")
@@ -338,7 +333,7 @@ def option_types(task: str) -> dict[str, str]:
 
 
 def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _parse_param(name: str, body: Any, type_str: str, err) -> Param | tuple:
@@ -353,7 +348,7 @@ def _parse_param(name: str, body: Any, type_str: str, err) -> Param | tuple:
     if "probabilities" in body:
         raise err(f"parameters.{name}: probabilities is not supported (Optuna samplers draw categories uniformly)")
     dist = body.get("distribution")
-    if dist is not None and dist not in DISTRIBUTIONS:
+    if dist is not None and (not isinstance(dist, str) or dist not in DISTRIBUTIONS):
         raise err(f"parameters.{name}: unknown distribution '{dist}' (valid: {', '.join(DISTRIBUTIONS)})")
     if dist in UNSUPPORTED:
         raise err(f"parameters.{name}: distribution {dist} is not supported ({UNSUPPORTED[dist]})")
