@@ -82,8 +82,9 @@ class TrainConfig:
         "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
         "seed": (0, 2**32 - 1, True, True),
     }
-    #: metric names `metric_for_best_model` accepts (each task config sets them)
+    #: metric names `metric_for_best_model` accepts, and the task's name in messages (each task config sets them)
     METRICS: ClassVar[tuple[str, ...]] = ()
+    TASK_TITLE: ClassVar[str] = "this task"
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -118,7 +119,7 @@ class TrainConfig:
                                   f"(or -1: use the epochs), not 0")
         metric = self.metric_for_best_model
         if metric is not None and self.METRICS and metric not in self.METRICS:
-            raise EncoderlabError(f"unknown metric '{metric}' (--metric) for this task (known: {', '.join(self.METRICS)})")
+            raise EncoderlabError(f"unknown metric '{metric}' for {self.TASK_TITLE} (known: {', '.join(self.METRICS)})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,6 +46,7 @@ class ClassifyTrainConfig(TrainConfig):
     metric_for_best_model: Optional[str] = option("accuracy", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
 
+    TASK_TITLE: ClassVar[str] = "classification"
     METRICS: ClassVar[tuple[str, ...]] = CLASSIFY_METRICS
     RANGES: ClassVar[dict[str, tuple]] = {
         "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
@@ -58,4 +59,4 @@ class ClassifyTrainConfig(TrainConfig):
         from ..data.text import TRUNCATIONS
 
         if self.truncation not in TRUNCATIONS:
-            raise EncoderlabError(f"truncation (--truncation) must be one of {', '.join(TRUNCATIONS)}, not '{self.truncation}'")
+            raise EncoderlabError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not '{self.truncation}'")

@@ -41,6 +41,7 @@ class QATrainConfig(TrainConfig):
     metric_for_best_model: Optional[str] = option("f1", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
 
+    TASK_TITLE: ClassVar[str] = "QA"
     METRICS: ClassVar[tuple[str, ...]] = QA_METRICS
     RANGES: ClassVar[dict[str, tuple]] = {
         "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
