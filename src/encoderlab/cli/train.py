@@ -41,12 +41,12 @@ _TAIL_OPTIONS = [
     ("early_stopping_patience", int, ("--early-stopping-patience",), "Stop after N evaluations without improvement of --metric."),
     ("metric_for_best_model", str, ("--metric",), "Metric for early stopping / best model: {metrics} [{default}]."),
 ]
-RUN_CONTROL = ("config", "resume", "overwrite", "json_out")
+RUN_CONTROL = ("config", "resume", "resume_or_start", "overwrite", "json_out")
 
 
 def train_options(config_cls, *, eval_metrics: str, metrics: str) -> Callable:
     """Decorator for a `train TASK` command: adds the shared TrainConfig options and --config/--resume/
-    --overwrite/--json to its signature. The command receives them as keyword arguments (``**common``).
+    --resume-or-start/--overwrite/--json to its signature. The command receives them as keyword arguments (``**common``).
 
     Every option defaults to None ("not given"): build_config applies --config values, then the
     task config's defaults (shown in the help texts).
@@ -68,7 +68,9 @@ def train_options(config_cls, *, eval_metrics: str, metrics: str) -> Callable:
             inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
                               default=typer.Option(None, "--config", "-c", help="YAML file of these options (names as in RUN/config.yaml); flags override it.")),
             inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                              default=typer.Option(False, "--resume", help="Continue the run in --output-dir from its last checkpoint.")),
+                              default=typer.Option(False, "--resume", help="Continue the run in --output-dir from its newest complete checkpoint (refused when there is none).")),
+            inspect.Parameter("resume_or_start", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                              default=typer.Option(False, "--resume-or-start", help="Like --resume, but start from the beginning when --output-dir has no complete checkpoint.")),
             inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                               default=typer.Option(False, "--overwrite", help="Replace an existing run directory.")),
             inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
@@ -93,9 +95,13 @@ def _escape(text: str) -> str:
 
 
 def split_given(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config values, run-control values) of a decorated command's keyword arguments; paths become str."""
+    """(config values, run-control values) of a decorated command's keyword arguments; paths become str;
+    run control "resume" is False, True or "auto" (--resume-or-start)."""
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items() if k not in RUN_CONTROL}
-    return given, {k: kwargs[k] for k in RUN_CONTROL}
+    ctl = {k: kwargs[k] for k in RUN_CONTROL}
+    if ctl.pop("resume_or_start"):      # the library's resume="auto"
+        ctl["resume"] = "auto"
+    return given, ctl
 
 
 def comma_list(value: Optional[str]) -> Optional[list[str]]:
