@@ -260,7 +260,14 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
             state = read_resume_state(resume_from_checkpoint)
             self.loss_before = state.get("loss_sum", 0.0)
             self.loss_before_known = resume_from_checkpoint is None or "loss_sum" in state
-            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            try:
+                return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            except BaseException:
+                for cb in self.callback_handler.callbacks:      # end the bar's line: `error: …` gets its own
+                    if isinstance(cb, ProgressCallback) and cb.training_bar is not None:
+                        cb.training_bar.close()
+                        cb.training_bar = None
+                raise
 
         def log(self, logs, *args, **kwargs):
             # Trainer's train_loss covers this invocation's steps only; make it the whole run's mean
