@@ -101,54 +101,47 @@ def training_arguments(cfg: TrainConfig, run: RunDir, *, metric: str, greater_is
     precision = resolve_precision(cfg.precision)
     eval_strategy = "no" if not has_eval else ("steps" if cfg.eval_steps else "epoch")
     early = cfg.early_stopping_patience is not None and has_eval
-    try:
-        return _training_arguments(TrainingArguments, cfg, run, precision=precision, eval_strategy=eval_strategy,
-                                   early=early, metric=metric, greater_is_better=greater_is_better,
-                                   has_eval=has_eval)
-    except ValueError as exc:        # Transformers' own checks of the option values (schedule name, steps…)
+    try:        # Transformers checks the option values (schedule name, steps…): a user error here
+        return TrainingArguments(
+            output_dir=str(run.checkpoints_dir),
+            per_device_train_batch_size=cfg.train_batch_size,
+            per_device_eval_batch_size=cfg.eval_batch_size,
+            learning_rate=cfg.learning_rate,
+            num_train_epochs=cfg.num_train_epochs,
+            max_steps=cfg.max_steps,
+            warmup_steps=cfg.warmup_ratio,          # a float in [0, 1) is a ratio of the total steps
+            weight_decay=cfg.weight_decay,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            lr_scheduler_type=cfg.lr_scheduler_type,
+            max_grad_norm=cfg.max_grad_norm,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            seed=cfg.seed,
+            eval_strategy=eval_strategy,
+            eval_steps=cfg.eval_steps,
+            save_strategy=eval_strategy if eval_strategy != "no" else "epoch",
+            save_steps=cfg.eval_steps or 500,
+            save_total_limit=cfg.save_total_limit,
+            load_best_model_at_end=early,
+            metric_for_best_model=metric if has_eval else None,
+            greater_is_better=greater_is_better,
+            logging_strategy="steps",
+            logging_steps=cfg.logging_steps,
+            logging_first_step=True,
+            train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+            length_column_name="length",
+            remove_unused_columns=False,            # keep `length` for the sampler; the collator drops it
+            dataloader_num_workers=cfg.dataloader_num_workers,
+            report_to=tracker_integrations(cfg.report_to),
+            disable_tqdm=False,
+            save_only_model=False,
+            dataloader_pin_memory=torch.cuda.is_available(),
+            # no GPU: say so, which also makes torchrun / accelerate launch start real (gloo) DDP on CPUs
+            use_cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available(),
+        )
+    except ValueError as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EncoderlabError(f"invalid training option: {text}") from exc
-
-
-def _training_arguments(TrainingArguments, cfg: TrainConfig, run: RunDir, *, precision: str, eval_strategy: str,
-                        early: bool, metric: str, greater_is_better: bool, has_eval: bool):
-    return TrainingArguments(
-        output_dir=str(run.checkpoints_dir),
-        per_device_train_batch_size=cfg.train_batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        warmup_steps=cfg.warmup_ratio,          # a float in [0, 1) is a ratio of the total steps
-        weight_decay=cfg.weight_decay,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        max_grad_norm=cfg.max_grad_norm,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        seed=cfg.seed,
-        eval_strategy=eval_strategy,
-        eval_steps=cfg.eval_steps,
-        save_strategy=eval_strategy if eval_strategy != "no" else "epoch",
-        save_steps=cfg.eval_steps or 500,
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=early,
-        metric_for_best_model=metric if has_eval else None,
-        greater_is_better=greater_is_better,
-        logging_strategy="steps",
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        length_column_name="length",
-        remove_unused_columns=False,            # keep `length` for the sampler; the collator drops it
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        report_to=tracker_integrations(cfg.report_to),
-        disable_tqdm=False,
-        save_only_model=False,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        # no GPU: say so, which also makes torchrun / accelerate launch start real (gloo) DDP on CPUs
-        use_cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available(),
-    )
 
 
 def tracker_integrations(names: list[str] | str | None) -> list[str]:
@@ -574,7 +567,7 @@ def save_checkpoint_atomically(trainer) -> None:
             raise
         previous = find_checkpoint(RunDir(root.parent)) if root.name == "checkpoints" else None
         raise EncoderlabError(
-            f"disk full while writing checkpoint {final}: {_first_line(exc)}; "
+            f"disk full while writing checkpoint {final} (no space left on device); "
             + (f"the previous checkpoint {previous} is intact: free some space and rerun with --resume"
                if previous else "no earlier checkpoint: free some space and run again")) from exc
     trainer.accelerator.wait_for_everyone()
@@ -597,11 +590,6 @@ def is_disk_full(exc: BaseException, path: Path) -> bool:
         return shutil.disk_usage(path).free < 16 * 2**20
     except OSError:
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _test_fault_in_save(step: int) -> None:
