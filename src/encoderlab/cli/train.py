@@ -72,7 +72,7 @@ def train_options(config_cls, *, eval_metrics: str, metrics: str) -> Callable:
             inspect.Parameter("resume_or_start", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                               default=typer.Option(False, "--resume-or-start", help="Like --resume, but start from the beginning when --output-dir has no complete checkpoint.")),
             inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                              default=typer.Option(False, "--overwrite", help="Replace an existing run directory.")),
+                              default=typer.Option(False, "--overwrite", help="Replace an existing run directory (deleted only after every option and the data are checked).")),
             inspect.Parameter("json_out", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                               default=typer.Option(False, "--json", help="Print the final metrics as JSON.")),
         ]
