@@ -62,3 +62,18 @@ def chromium_driver(profile_dir: Path, window: str = "1400,2400"):
     drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     drv.set_page_load_timeout(60)
     return drv
+
+
+def step_recorder():
+    """A TrainerCallback recording every optimizer step it sees (``.steps``): a resumed run must train only
+    the steps after its checkpoint, which a run restarted from step 0 would not."""
+    from transformers import TrainerCallback
+
+    class StepRecorder(TrainerCallback):
+        def __init__(self):
+            self.steps: list[int] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.steps.append(state.global_step)
+
+    return StepRecorder()

@@ -121,6 +121,29 @@ class RunDir:
             return []
         return [json.loads(l) for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
 
+    def keep_history(self, keep) -> int:
+        """Rewrite history.jsonl atomically with the records for which `keep(record)` is true (a line torn
+        by a killed process is dropped too); returns how many records were dropped."""
+        p = self.path / "history.jsonl"
+        if not p.exists():
+            return 0
+        kept, dropped = [], 0
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1
+                continue
+            if keep(record):
+                kept.append(line + "\n")
+            else:
+                dropped += 1
+        if dropped:
+            atomic_write_text(p, "".join(kept))
+        return dropped
+
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, config: dict, *, resume: bool = False, overwrite: bool = False) -> None:
         """Create the directory; refuse to clobber a finished or foreign run unless asked."""

@@ -13,6 +13,7 @@ DDP for training, and `predict_in_order` shards evaluation across processes and 
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -64,43 +65,47 @@ def training_arguments(cfg: TrainConfig, run: RunDir, *, metric: str, greater_is
     precision = resolve_precision(cfg.precision)
     eval_strategy = "no" if not has_eval else ("steps" if cfg.eval_steps else "epoch")
     early = cfg.early_stopping_patience is not None and has_eval
-    return TrainingArguments(
-        output_dir=str(run.checkpoints_dir),
-        per_device_train_batch_size=cfg.train_batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        warmup_steps=cfg.warmup_ratio,          # a float in [0, 1) is a ratio of the total steps
-        weight_decay=cfg.weight_decay,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        max_grad_norm=cfg.max_grad_norm,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        seed=cfg.seed,
-        eval_strategy=eval_strategy,
-        eval_steps=cfg.eval_steps,
-        save_strategy=eval_strategy if eval_strategy != "no" else "epoch",
-        save_steps=cfg.eval_steps or 500,
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=early,
-        metric_for_best_model=metric if has_eval else None,
-        greater_is_better=greater_is_better,
-        logging_strategy="steps",
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        length_column_name="length",
-        remove_unused_columns=False,            # keep `length` for the sampler; the collator drops it
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        report_to=tracker_integrations(cfg.report_to),
-        disable_tqdm=False,
-        save_only_model=False,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        # no GPU: say so, which also makes torchrun / accelerate launch start real (gloo) DDP on CPUs
-        use_cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available(),
-    )
+    try:        # Transformers checks the option values (schedule name, steps…): a user error here
+        return TrainingArguments(
+            output_dir=str(run.checkpoints_dir),
+            per_device_train_batch_size=cfg.train_batch_size,
+            per_device_eval_batch_size=cfg.eval_batch_size,
+            learning_rate=cfg.learning_rate,
+            num_train_epochs=cfg.num_train_epochs,
+            max_steps=cfg.max_steps,
+            warmup_steps=cfg.warmup_ratio,          # a float in [0, 1) is a ratio of the total steps
+            weight_decay=cfg.weight_decay,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            lr_scheduler_type=cfg.lr_scheduler_type,
+            max_grad_norm=cfg.max_grad_norm,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            seed=cfg.seed,
+            eval_strategy=eval_strategy,
+            eval_steps=cfg.eval_steps,
+            save_strategy=eval_strategy if eval_strategy != "no" else "epoch",
+            save_steps=cfg.eval_steps or 500,
+            save_total_limit=cfg.save_total_limit,
+            load_best_model_at_end=early,
+            metric_for_best_model=metric if has_eval else None,
+            greater_is_better=greater_is_better,
+            logging_strategy="steps",
+            logging_steps=cfg.logging_steps,
+            logging_first_step=True,
+            train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+            length_column_name="length",
+            remove_unused_columns=False,            # keep `length` for the sampler; the collator drops it
+            dataloader_num_workers=cfg.dataloader_num_workers,
+            report_to=tracker_integrations(cfg.report_to),
+            disable_tqdm=False,
+            save_only_model=False,
+            dataloader_pin_memory=torch.cuda.is_available(),
+            # no GPU: say so, which also makes torchrun / accelerate launch start real (gloo) DDP on CPUs
+            use_cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available(),
+        )
+    except ValueError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EncoderlabError(f"invalid training option: {text}") from exc
 
 
 def tracker_integrations(names: list[str] | str | None) -> list[str]:
@@ -205,6 +210,33 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     from transformers.trainer_callback import ProgressCallback
 
     class EngineTrainer(Trainer):
+        loss_before = 0.0        # sum of the per-step losses before the checkpoint this invocation resumed from
+        loss_before_known = True
+
+        def train(self, resume_from_checkpoint=None, **kwargs):
+            state = read_resume_state(resume_from_checkpoint)
+            self.loss_before = state.get("loss_sum", 0.0)
+            self.loss_before_known = resume_from_checkpoint is None or "loss_sum" in state
+            try:
+                return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            except BaseException:
+                for cb in self.callback_handler.callbacks:      # end the bar's line: `error: …` gets its own
+                    if isinstance(cb, ProgressCallback) and cb.training_bar is not None:
+                        cb.training_bar.close()
+                        cb.training_bar = None
+                raise
+
+        def log(self, logs, *args, **kwargs):
+            # Trainer's train_loss covers this invocation's steps only; make it the whole run's mean
+            # (in place: the same dict is Trainer's train() result metrics)
+            if "train_loss" in logs and "train_runtime" in logs and self.loss_before_known and self.state.global_step:
+                steps_now = self.state.global_step - getattr(self, "_initial_global_step", 0)
+                logs["train_loss"] = (self.loss_before + logs["train_loss"] * steps_now) / self.state.global_step
+            return super().log(logs, *args, **kwargs)
+
+        def _save_checkpoint(self, model, trial):
+            save_checkpoint_atomically(self)
+
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
             start = time.time()
             raw = evaluator(self)
@@ -349,17 +381,43 @@ def record_final(run: RunDir, trainer, final: dict) -> None:
                         **{f"eval_{k}": v for k, v in final.items() if v is None or isinstance(v, (int, float))}})
 
 
+RESUME_MODES = (False, True, "auto")
+
+
 @contextmanager
-def started_run(run: RunDir, cfg: TrainConfig, *, resume: bool, overwrite: bool, log: Callable[[str], None]):
+def started_run(run: RunDir, cfg: TrainConfig, *, resume: bool | str, overwrite: bool, log: Callable[[str], None]):
     """Start `run` (the main process writes it; under torchrun / accelerate launch the other ranks do not)
     and yield the checkpoint to resume from (None: from the beginning); an error or Ctrl-C inside marks
-    the run failed / interrupted and propagates."""
+    the run failed / interrupted and propagates.
+
+    `resume`: False (a new run), True (continue from the newest complete checkpoint; refused when there is
+    none) or "auto" (continue when there is one, else start from the beginning). Every option is checked
+    before anything is written or deleted, so a refused ``overwrite`` leaves the old run as it was.
+    """
+    if resume not in RESUME_MODES:
+        raise EncoderlabError(f"resume must be False, True or 'auto', not {resume!r}")
+    if resume and overwrite:
+        raise EncoderlabError("--resume and --overwrite exclude each other: resume the run in "
+                              f"{run.path} or replace it, not both")
+    training_arguments(cfg, run, metric=cfg.metric_for_best_model or "loss", greater_is_better=True,
+                       has_eval=True)        # Transformers' checks of the option values, before any deletion
     main = is_main_process()
     checkpoint = find_checkpoint(run) if resume else None
-    if resume and checkpoint is None and main:
-        log(f"--resume: no checkpoint under {run.checkpoints_dir}; starting from the beginning")
+    if resume is True and checkpoint is None:
+        raise EncoderlabError(f"--resume: no complete checkpoint in {run.checkpoints_dir}; use --resume-or-start "
+                              f"to start from the beginning when there is none")
+    if main and resume:
+        dropped = clean_checkpoints(run)
+        if dropped:
+            log(f"removed {len(dropped)} incomplete checkpoint(s) left by an interrupted save: {', '.join(dropped)}")
+        step = checkpoint_step(checkpoint) if checkpoint else 0
+        log(f"resuming from {checkpoint} (step {step})" if checkpoint else
+            f"no complete checkpoint in {run.checkpoints_dir}: starting from the beginning")
     if main:
-        run.start(cfg.to_dict(), resume=resume, overwrite=overwrite)
+        run.start(cfg.to_dict(), resume=bool(resume), overwrite=overwrite)
+        if resume:   # the steps after the checkpoint are trained again: each step keeps one record
+            step = checkpoint_step(checkpoint) if checkpoint else -1
+            run.keep_history(lambda r: r.get("step", 0) <= step and not r.get("final") and "train_runtime" not in r)
     try:
         yield checkpoint
     except BaseException as exc:
@@ -368,12 +426,152 @@ def started_run(run: RunDir, cfg: TrainConfig, *, resume: bool, overwrite: bool,
         raise
 
 
-def find_checkpoint(run: RunDir) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+TMP_CHECKPOINT_PREFIX = ".tmp-"     # checkpoints/.tmp-checkpoint-N: being written; renamed when complete
+RESUME_STATE = "encoderlab_state.json"
+_CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    return int(_CHECKPOINT_NAME.match(Path(checkpoint).name).group(1))
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """A checkpoint Trainer can resume from: its trainer state (written last) and weights are there."""
+    return (path / "trainer_state.json").is_file() and any(path.glob("*.safetensors"))
+
+
+def find_checkpoint(run: RunDir) -> str | None:
+    """The newest complete `checkpoints/checkpoint-N` (temporary and incomplete ones are ignored)."""
     if not run.checkpoints_dir.is_dir():
         return None
-    return get_last_checkpoint(str(run.checkpoints_dir))
+    complete = [p for p in run.checkpoints_dir.iterdir()
+                if _CHECKPOINT_NAME.match(p.name) and p.is_dir() and is_complete_checkpoint(p)]
+    return str(max(complete, key=checkpoint_step)) if complete else None
+
+
+def clean_checkpoints(run: RunDir) -> list[str]:
+    """Remove what killed saves left: temporary checkpoint directories and incomplete checkpoints."""
+    import shutil
+
+    if not run.checkpoints_dir.is_dir():
+        return []
+    dropped = []
+    for p in sorted(run.checkpoints_dir.iterdir()):
+        if p.is_dir() and (p.name.startswith(TMP_CHECKPOINT_PREFIX)
+                           or (_CHECKPOINT_NAME.match(p.name) and not is_complete_checkpoint(p))):
+            shutil.rmtree(p, ignore_errors=True)
+            dropped.append(p.name)
+    return dropped
+
+
+def read_resume_state(checkpoint: str | None) -> dict:
+    """encoderlab's own state in a checkpoint ({"step", "loss_sum"}); {} when absent."""
+    import json
+
+    if not checkpoint:
+        return {}
+    try:
+        return json.loads((Path(checkpoint) / RESUME_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def save_checkpoint_atomically(trainer) -> None:
+    """What Trainer._save_checkpoint does (weights, optimizer, scheduler, scaler, RNG and trainer state,
+    best-checkpoint tracking, rotation under save_total_limit), but written to
+    ``checkpoints/.tmp-checkpoint-N`` and renamed to ``checkpoint-N`` only when complete: a crash or a full
+    disk in the middle of a save never leaves a checkpoint that looks valid. A full disk is reported in one
+    line, and the previous checkpoint stays intact."""
+    import shutil
+
+    from transformers.trainer_callback import ExportableState
+    from transformers.trainer_pt_utils import nested_gather
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import rotate_checkpoints
+
+    from .runs import atomic_replace_dir, atomic_write_json
+
+    args, state = trainer.args, trainer.state
+    step = state.global_step
+    root = Path(args.output_dir)
+    final = root / f"checkpoint-{step}"
+    tmp = root / f"{TMP_CHECKPOINT_PREFIX}{final.name}"
+    # every per-step loss so far: previous invocations + logged + not yet logged (the mean over processes)
+    loss_sum = (trainer.loss_before + trainer._total_loss_scalar
+                + nested_gather(trainer._tr_loss, args.parallel_mode).mean().item())
+    trainer.store_flos()
+    if args.should_save:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    try:
+        trainer.save_model(str(tmp), _internal_call=True)
+        _test_fault_in_save(step)
+        if state.best_global_step:
+            best = root / f"checkpoint-{state.best_global_step}"
+            if state.best_global_step == step or best.is_dir():
+                state.best_model_checkpoint = str(best)
+        if not args.save_only_model:
+            trainer._save_optimizer_and_scheduler(str(tmp))
+            trainer._save_scaler(str(tmp))
+            trainer._save_rng_state(str(tmp))
+        if args.should_save:
+            for cb in [c for c in trainer.callback_handler.callbacks + [trainer.control] if isinstance(c, ExportableState)]:
+                name = cb.__class__.__name__
+                if isinstance(state.stateful_callbacks.get(name), list):
+                    state.stateful_callbacks[name].append(cb.state())
+                else:
+                    state.stateful_callbacks[name] = cb.state()
+            state.save_to_json(str(tmp / TRAINER_STATE_NAME))
+            atomic_write_json(tmp / RESUME_STATE, {"step": step, "loss_sum": loss_sum})
+    except Exception as exc:
+        full = is_disk_full(exc, root)
+        if args.should_save:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not full:
+            raise
+        previous = find_checkpoint(RunDir(root.parent)) if root.name == "checkpoints" else None
+        raise EncoderlabError(
+            f"disk full while writing checkpoint {final} (no space left on device); "
+            + (f"the previous checkpoint {previous} is intact: free some space and rerun with --resume"
+               if previous else "no earlier checkpoint: free some space and run again")) from exc
+    trainer.accelerator.wait_for_everyone()
+    if args.should_save:
+        atomic_replace_dir(tmp, final)
+        rotate_checkpoints(output_dir=str(root), save_total_limit=args.save_total_limit,
+                           best_model_checkpoint=state.best_model_checkpoint, use_mtime=True)
+
+
+def is_disk_full(exc: BaseException, path: Path) -> bool:
+    """ENOSPC / EDQUOT, or a writer (safetensors, torch.save) that failed on a disk with no space left."""
+    import errno
+    import shutil
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "No space left" in str(exc) or "os error 28" in str(exc) or "StorageFull" in str(exc):
+        return True
+    try:
+        return shutil.disk_usage(path).free < 16 * 2**20
+    except OSError:
+        return False
+
+
+def _test_fault_in_save(step: int) -> None:
+    """Test-only fault injection (tests/test_resume.py): ENCODERLAB_TEST_FAULT_IN_SAVE=kill@N kills the
+    process with SIGKILL, enospc@N raises ENOSPC, midway through writing checkpoint N (weights written,
+    optimizer and trainer state not)."""
+    import os
+
+    spec = os.environ.get("ENCODERLAB_TEST_FAULT_IN_SAVE")
+    if not spec or spec.partition("@")[2] != str(step):
+        return
+    import errno
+    import signal
+
+    if spec.startswith("kill@"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if spec.startswith("enospc@"):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def save_model(trainer, run: RunDir, card: str) -> Path | None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 import yaml
-from _helpers import shared_file
+from _helpers import shared_file, step_recorder
 
 from encoderlab.classify.predict import TextClassifier, predict_dataset
 from encoderlab.classify.train import ClassifyTrainConfig, train_classify
@@ -159,10 +159,12 @@ def test_resume_continues_from_checkpoint(tmp_path):
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     with pytest.raises(EncoderlabError, match="already exists"):
         train_classify(ClassifyTrainConfig(max_steps=4, **common), **QUIET)
-    metrics = train_classify(ClassifyTrainConfig(max_steps=4, **common), resume=True, **QUIET)
+    recorder = step_recorder()
+    metrics = train_classify(ClassifyTrainConfig(max_steps=4, **common), resume=True, callbacks=[recorder], **QUIET)
     assert metrics["global_step"] == 4 and RunDir(out).status == "completed"
+    assert recorder.steps == [3, 4]                                          # continued, not restarted
     logged = [h["step"] for h in RunDir(out).history() if "loss" in h and "eval_accuracy" not in h]
-    assert 3 in logged and 4 in logged
+    assert logged == [1, 2, 3, 4]                                            # each step once
 
 
 def test_many_labels_and_very_short_texts():

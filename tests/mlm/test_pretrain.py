@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from _helpers import assert_one_line_error, run_cli, shared_file
+from _helpers import assert_one_line_error, run_cli, shared_file, step_recorder
 from encoderlab.errors import EncoderlabError
 from encoderlab.mlm.evaluate import perplexity
 from encoderlab.mlm.train import PretrainConfig, epoch_table, format_table, pretrain
@@ -122,7 +122,9 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, repeated_text):
                          max_steps=2, eval_steps=2, **TINY)
     first = pretrain(cfg, log=lambda m: None)
     cfg.max_steps = 4
-    resumed = pretrain(cfg, resume=True, log=lambda m: None)
+    recorder = step_recorder()
+    resumed = pretrain(cfg, resume=True, log=lambda m: None, callbacks=[recorder])
+    assert recorder.steps == [3, 4]                                      # continued, not restarted
     assert [r["step"] for r in resumed["evaluations"]] == [0, 2, 4]     # epoch 0 is not measured again
     assert resumed["evaluations"][:2] == first["evaluations"] and resumed["initial_perplexity"] is None
     assert resumed["global_step"] == 4

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import yaml
+from _helpers import step_recorder
 
 from encoderlab.errors import EncoderlabError
 from encoderlab.qa.predict import QuestionAnswerer
@@ -64,21 +65,21 @@ def test_resume_continues_from_checkpoint(tmp_path):
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     with pytest.raises(EncoderlabError, match="already exists"):
         train_qa(QATrainConfig(max_steps=4, **common), log=lambda m: None)
-    metrics = train_qa(QATrainConfig(max_steps=4, **common), resume=True, log=lambda m: None)
-    assert metrics["global_step"] == 4
+    recorder = step_recorder()
+    metrics = train_qa(QATrainConfig(max_steps=4, **common), resume=True, log=lambda m: None, callbacks=[recorder])
+    assert metrics["global_step"] == 4 and recorder.steps == [3, 4]        # continued, not restarted
     logged = [h["step"] for h in RunDir(out).history() if "loss" in h and "eval_exact" not in h]
-    assert 3 in logged and 4 in logged
+    assert logged == [1, 2, 3, 4]                                           # each step once
 
 
-def test_failed_run_does_not_look_finished(tmp_path):
+def test_invalid_training_option_is_refused_before_the_run_starts(tmp_path):
     out = tmp_path / "run"
     cfg = QATrainConfig(model="scratch:bert-tiny", output_dir=str(out), train_split="train", eval_split="test",
                         limit=16, eval_limit=4, max_steps=1, max_seq_length=96, doc_stride=32,
                         max_query_length=24, precision="fp32", lr_scheduler_type="no-such-schedule")
-    with pytest.raises(Exception):
+    with pytest.raises(EncoderlabError, match="invalid training option: no-such-schedule is not a valid SchedulerType"):
         train_qa(cfg, log=lambda m: None)
-    assert not (out / "metrics.json").exists() and not (out / "model").exists()
-    assert RunDir(out).status == "failed"
+    assert not out.exists()       # a run that fails while training is marked failed: tests/test_resume.py
 
 
 def test_unknown_metric_is_refused():

@@ -103,7 +103,7 @@ def write_confusion_png(run: RunDir, metrics: dict[str, Any]) -> Path | None:
     return save_figures([NamedFigure("confusion_matrix", "Confusion matrix", fig)], run.path)[0]
 
 
-def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite: bool = False,
+def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, overwrite: bool = False,
                    log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
 
@@ -131,14 +131,14 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
 
     run = RunDir(cfg.output_dir)
     main_process = is_main_process()
+    y_train = encode_labels(train, labels)        # checked before started_run deletes anything
+    y_eval = encode_labels(evaluation, labels)
+    train_feats = make_features(train.texts, tok, fcfg, pairs=train.pairs)
+    eval_feats = make_features(evaluation.texts, tok, fcfg, pairs=evaluation.pairs)
     with started_run(run, cfg, resume=resume, overwrite=overwrite, log=log) as checkpoint:
         if main_process:
             run.write_json("labels.json", {"labels": labels, "label2id": {n: i for i, n in enumerate(labels)},
                                            "train_counts": train.class_counts()})
-        y_train = encode_labels(train, labels)
-        y_eval = encode_labels(evaluation, labels)
-        train_feats = make_features(train.texts, tok, fcfg, pairs=train.pairs)
-        eval_feats = make_features(evaluation.texts, tok, fcfg, pairs=evaluation.pairs)
         if main_process:
             log(f"train: {len(train)} texts ({', '.join(f'{k} {v}' for k, v in train.class_counts().items())}) · "
                 f"eval: {len(evaluation)} texts · labels {', '.join(labels)} · truncated to {cfg.max_seq_length} "

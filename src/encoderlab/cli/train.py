@@ -17,7 +17,7 @@ import typer
 from ..config import build_config, field_kind
 from . import train_app
 
-RUN_CONTROL = ("config", "resume", "overwrite", "json_out")
+RUN_CONTROL = ("config", "resume", "resume_or_start", "overwrite", "json_out")
 
 
 def _escape(text: str) -> str:
@@ -73,9 +73,14 @@ def _run_control_parameters() -> list[inspect.Parameter]:
         param("config", Optional[Path], typer.Option(None, "--config", "-c", rich_help_panel=panel,
                                                      help="YAML file of these options (names as in RUN/config.yaml); flags override it.")),
         param("resume", bool, typer.Option(False, "--resume", rich_help_panel=panel,
-                                           help="Continue the run in --output-dir from its last checkpoint.")),
+                                           help="Continue the run in --output-dir from its newest complete checkpoint "
+                                                "(refused when there is none).")),
+        param("resume_or_start", bool, typer.Option(False, "--resume-or-start", rich_help_panel=panel,
+                                                    help="Like --resume, but start from the beginning when --output-dir "
+                                                         "has no complete checkpoint.")),
         param("overwrite", bool, typer.Option(False, "--overwrite", rich_help_panel=panel,
-                                              help="Replace an existing run directory.")),
+                                              help="Replace an existing run directory (deleted only after every option "
+                                                   "and the data are checked).")),
         param("json_out", bool, typer.Option(False, "--json", rich_help_panel=panel,
                                              help="Print the final metrics as JSON.")),
     ]
@@ -95,7 +100,8 @@ def train_command(config_cls, run: Callable[..., dict], show: Callable[[dict, An
         given = {k: (comma_list(v) if k in lists else str(v) if isinstance(v, Path) else v)
                  for k, v in kwargs.items() if k not in RUN_CONTROL}
         cfg = build_config(config_cls, kwargs["config"], given)
-        metrics = run(cfg, resume=kwargs["resume"], overwrite=kwargs["overwrite"],
+        resume = "auto" if kwargs["resume_or_start"] else kwargs["resume"]   # the library's resume="auto"
+        metrics = run(cfg, resume=resume, overwrite=kwargs["overwrite"],
                       log=lambda m: typer.echo(m, err=True))
         if kwargs["json_out"]:
             from ..runs import dumps

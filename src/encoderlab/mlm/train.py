@@ -134,7 +134,7 @@ Fine-tune it like any encoder: `encoderlab train qa --model PATH/model` (or `tra
 """
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
+def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool = False,
              log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Pretrain, evaluate perplexity after each epoch (or every eval_steps), save. Returns the final
     metrics (also in RUN/metrics.json); the per-evaluation table is ``metrics["evaluations"]``.

@@ -76,11 +76,12 @@ QuestionAnswerer("PATH/model")(question="...", context="...", top_k=3)
 """
 
 
-def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = False,
+def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool = False,
              log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
 
-    `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
+    `resume`: True, False or "auto" (see `encoderlab.training.started_run`); `callbacks`: extra
+    transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
     cfg.validate()
@@ -102,9 +103,9 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
 
     run = RunDir(cfg.output_dir)
     main_process = is_main_process()
+    train_feats = make_features(train.examples, tok, fcfg)     # checked before started_run deletes anything
+    eval_feats = make_features(evaluation.examples, tok, fcfg)
     with started_run(run, cfg, resume=resume, overwrite=overwrite, log=log) as checkpoint:
-        train_feats = make_features(train.examples, tok, fcfg)
-        eval_feats = make_features(evaluation.examples, tok, fcfg)
         if main_process:
             log(f"train: {len(train)} questions -> {len(train_feats)} features · eval: {len(evaluation)} questions -> "
                 f"{len(eval_feats)} features · model {cfg.model} ({resolved.num_parameters / 1e6:.1f} M parameters)"
