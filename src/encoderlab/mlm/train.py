@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import EncoderlabError, ModelError
+from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
 from ..training import (StepEvaluator, TrainConfig, fit, is_main_process, make_trainer,
@@ -187,7 +188,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     positions = getattr(model.config, "max_position_embeddings", 512)
     if cfg.max_seq_length > positions:
         raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {positions} positions")
-    model.config.encoderlab = {"task": "pretraining", "objective": cfg.objective, "corpus": cfg.corpus}
+    write_model_info(model, ModelInfo(task="mlm", objective=cfg.objective, corpus=cfg.corpus))
 
     main_process = is_main_process()
     run = RunDir(cfg.output_dir)
