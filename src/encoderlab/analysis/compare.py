@@ -34,6 +34,7 @@ from typing import Any, Iterable
 from ..data.squad import QADataset, load_squad, select
 from ..errors import DataError, EncoderlabError
 from ..metrics.squad import GoldSet, normalize_answer, squad_evaluate
+from ..qa.predict import load_qa_model, predict_dataset, untrained_note
 
 __all__ = ["AskedQuestion", "compare_models", "comparison_markdown", "model_label", "read_questions_file", "score",
            "subset_gold", "TABLE_COLUMNS"]
@@ -175,8 +176,6 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
 
     Windows: each model's own recorded ones unless `max_seq_length` / `doc_stride` are given.
     """
-    from ..qa.predict import load_qa_model, predict_dataset, untrained_note
-
     check_counts(top_k, examples)
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
     asked = read_questions_file(questions) if questions is not None else []
