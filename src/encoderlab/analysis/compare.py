@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..data.squad import QADataset, load_squad, select
+from ..data.squad import load_squad, select
 from ..errors import DataError, EncoderlabError
 from ..metrics.squad import GoldSet, normalize_answer, squad_evaluate
 from ..qa.predict import load_qa_model, predict_dataset, untrained_note

@@ -34,7 +34,6 @@ Example::
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import EncoderlabError, ModelError
