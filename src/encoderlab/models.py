@@ -218,31 +218,15 @@ def _corrupt_weights(path: Path) -> tuple[Path, str] | None:
 def task_of_config(config: Any) -> str | None:
     """The task a saved model was trained for: ``qa``, ``classify``, ``mlm`` or None (a bare encoder).
 
-    encoderlab runs record it in ``config.encoderlab["task"]``; other checkpoints are recognised by
-    their architecture name (``...ForQuestionAnswering``, ``...ForSequenceClassification``, ...).
+    A thin wrapper of :func:`encoderlab.modelinfo.model_info` (recorded task, else the architecture name).
     """
-    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
-    info = get("encoderlab") or {}
-    if isinstance(info, dict) and info.get("task") in ("qa", "classify", "mlm"):
-        return info["task"]
-    for arch in get("architectures") or []:
-        if arch.endswith("ForQuestionAnswering"):
-            return "qa"
-        if arch.endswith("ForSequenceClassification"):
-            return "classify"
-        if arch.endswith(("ForMaskedLM", "ForPreTraining")):
-            return "mlm"
-    return None
+    from .modelinfo import model_info
+
+    return model_info(config).task
 
 
 def saved_model_task(spec: str) -> str | None:
-    """`task_of_config` of a local model directory's config.json without loading weights (None otherwise)."""
-    import json
+    """`task_of_config` of a model spec without loading weights (None for builtin:/scratch:/Hub specs)."""
+    from .modelinfo import model_info
 
-    path = Path(run_model_dir(spec)).expanduser()
-    if not (path / "config.json").is_file():
-        return None
-    try:
-        return task_of_config(json.loads((path / "config.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
+    return model_info(spec).task

@@ -76,7 +76,7 @@ def known(monkeypatch, sample):
     calls = []
     padded = {e.id for e in sample.examples[:3]}
 
-    def fake(resolved, ds, **kwargs):
+    def fake(model, tokenizer, ds, **kwargs):
         calls.append(ds)
         if len(calls) == 1:
             preds = {e.id: e.answers[0].text for e in ds.examples}
@@ -84,7 +84,7 @@ def known(monkeypatch, sample):
             preds = {e.id: (e.answers[0].text + " xyzzy" if e.id in padded else "") for e in ds.examples}
         return QAPredictionSet(preds, {}, None, None, 0, 0.0)
 
-    monkeypatch.setattr(cmp, "predict_answers", fake)
+    monkeypatch.setattr(cmp, "predict_dataset", fake)
     f1_b = sum(max(f1_score(e.answers[0].text + " xyzzy", a.text) for a in e.answers)
                for e in sample.examples[:3]) / LIMIT * 100
     return calls, padded, f1_b
@@ -211,9 +211,12 @@ def test_cli_questions_error_names_item(capsys, model, tmp_path):
 # --------------------------------------------------------------------------------------------
 # bad input
 
-def test_non_qa_scratch_model(capsys, model):
-    code, _, err = run(capsys, "compare", "scratch:bert-tiny", model, "--data", "builtin:squad-sample", "--limit", 2)
-    assert_one_line_error(code, err, "scratch:bert-tiny is not a question-answering model", "two QA models")
+def test_base_scratch_model_gets_a_fresh_head_and_a_note(capsys, model, known):
+    code, out, err = run(capsys, "compare", "scratch:bert-tiny", model, "--data", "builtin:squad-sample", "--part",
+                         "test", "--limit", LIMIT, "--json")
+    assert code == 0, err
+    assert json.loads(out)["notes"] == [err.strip()[len("note: "):]]
+    assert err.startswith("note: scratch:bert-tiny has no trained QA head") and "robustness" not in err
 
 
 def test_non_qa_classification_directory(capsys, model, tmp_path, tokenizer):
@@ -225,7 +228,7 @@ def test_non_qa_classification_directory(capsys, model, tmp_path, tokenizer):
     BertForSequenceClassification(scratch_config("bert-tiny", num_labels=2)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     code, _, err = run(capsys, "compare", model, str(path), "--data", "builtin:squad-sample", "--limit", 2)
-    assert_one_line_error(code, err, "is not a classification model like the other one", "same task")
+    assert_one_line_error(code, err, "is a qa model and", "a classify model; compare needs two models of the same task")
 
 
 @pytest.mark.parametrize("args, fragments", [

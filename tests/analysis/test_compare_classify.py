@@ -110,3 +110,16 @@ def test_compare_classifier_bad_input(capsys, setup, tmp_path):
     assert_one_line_error(code, err, "empty.txt: no texts")
     code, _, err = run(capsys, "compare", a, b, "--data", data, "--label-column", "nope")
     assert_one_line_error(code, err, "nope")
+
+
+@pytest.mark.timeout(120)
+def test_base_encoder_against_a_classifier_gets_its_labels(capsys, setup):
+    """compare BASE CLASSIFIER: the base gets a fresh head with the classifier's labels, and a note."""
+    root, data, a, _ = setup
+    code, out, err = run(capsys, "compare", "scratch:bert-tiny", a, "--data", data, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert [m["labels"] for m in result["models"]] == [["neg", "pos"], ["neg", "pos"]]
+    assert all(m["total"] == len(TEXTS) for m in result["models"])
+    assert err.startswith("note: scratch:bert-tiny has no trained classification head")
+    assert len(result["notes"]) == 1

@@ -94,6 +94,7 @@ def test_tied_weights_count_once_and_frozen_parameters():
     assert rows["embeddings.word_embeddings"].trainable == 0
 
 
+@pytest.mark.timeout(180)
 def test_cli_diff_task_and_saved_model_directory(capsys, tmp_path):
     code, out, err = run(capsys, "inspect", "scratch:bert-tiny", "--task", "base", "--diff-task", "qa", "--json")
     assert code == 0, err
@@ -111,9 +112,34 @@ def test_cli_diff_task_and_saved_model_directory(capsys, tmp_path):
         inv = json.loads(out)
         assert inv["task"] == "qa" and inv["total"] == 4_369_666 and inv["modules"][-1]["name"] == "qa_outputs"
 
-    code, out, err = run(capsys, "inspect", str(tmp_path / "model"), "--diff", "scratch:bert-tiny", "--depth", "2")
+    # --diff loads the other model with its own head: the bare scratch encoder has a pooler and no qa_outputs
+    code, out, err = run(capsys, "inspect", str(tmp_path / "model"), "--diff", "scratch:bert-tiny", "--json")
+    assert code == 0, err
+    d = json.loads(out)["diff"]
+    assert sorted((c["name"], c["change"], c["delta"]) for c in d["changes"]) == [("pooler", "added", 16_512),
+                                                                                  ("qa_outputs", "removed", -258)]
+    assert (d["total_a"], d["total_b"], d["delta"]) == (4_369_666, 4_385_920, 16_254)
+    # --diff-task still forces a head on the other model
+    code, out, err = run(capsys, "inspect", str(tmp_path / "model"), "--diff", "scratch:bert-tiny",
+                         "--diff-task", "qa", "--depth", "2")
     assert code == 0, err
     assert "qa_outputs" in out and "identical" in out and "4,369,666" in out
+
+
+@pytest.mark.timeout(120)
+def test_diff_base_against_its_classifier_shows_the_head(capsys, tmp_path):
+    """inspect BASE --diff CLASSIFIER: each side with its own head (no --diff-task): the classifier's +258."""
+    from encoderlab.modelinfo import ModelInfo, write_model_info
+
+    resolved = load_model("scratch:bert-tiny", "classify", num_labels=2)
+    write_model_info(resolved.model, ModelInfo(task="classify", labels=["neg", "pos"]))
+    resolved.model.save_pretrained(tmp_path / "model")
+    resolved.tokenizer.save_pretrained(tmp_path / "model")
+    code, out, err = run(capsys, "inspect", "scratch:bert-tiny", "--diff", str(tmp_path), "--json")
+    assert code == 0, err
+    d = json.loads(out)["diff"]
+    assert [(c["name"], c["change"], c["delta"]) for c in d["changes"]] == [("classifier", "added", 258)]
+    assert d["delta"] == 258 and d["b"].endswith("(classify)")
 
 
 def test_builtin_minilm_rich_table(capsys):

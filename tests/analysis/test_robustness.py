@@ -69,12 +69,12 @@ def extractor(monkeypatch, versions):
     in the version's context, else "" — a "model" whose score depends only on the context."""
     answer_of = {e.id: e.answers[0].text for e in versions["ref"]}
 
-    def fake(resolved, ds, **kwargs):
+    def fake(model, tokenizer, ds, **kwargs):
         preds = {e.id: (answer_of[e.id] if e.id in answer_of and answer_of[e.id] in e.context else "")
                  for e in ds.examples}
         return QAPredictionSet(preds, {}, None, None, 0, 0.0)
 
-    monkeypatch.setattr(rob, "predict_answers", fake)
+    monkeypatch.setattr(rob, "predict_dataset", fake)
     return answer_of
 
 
@@ -186,7 +186,8 @@ def test_cli_real_model(capsys, model, versions, tmp_path):
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == {"model", "model_spec", "reference", "split_file", "part", "limit", "versions", "common",
-                           "by_type", "not_in_all"}
+                           "by_type", "not_in_all", "notes"}
+    assert result["notes"] == []                        # a fine-tuned QA model: no note
     assert result["common"]["questions"] == N - 1 and len(result["common"]["results"]) == 3
     for r in result["common"]["results"]:
         assert set(r) == {"name", "exact", "f1", "exact_drop", "f1_drop"} and 0 <= r["exact"] <= r["f1"] <= 100
@@ -238,8 +239,10 @@ def test_bad_input(capsys, model, versions, tmp_path, args, fragments):
     assert_one_line_error(code, err, *fragments)
 
 
-def test_non_qa_model(capsys, versions):
+def test_base_model_gets_a_fresh_head_and_a_note(capsys, versions, extractor):
     files = dict(versions["files"])
-    code, _, err = run(capsys, "robustness", "scratch:bert-tiny", "--data", f"a={files['orig']}",
-                       "--data", f"b={files['lower']}")
-    assert_one_line_error(code, err, "not a question-answering model", "QA models only")
+    code, out, err = run(capsys, "robustness", "scratch:bert-tiny", "--data", f"a={files['orig']}",
+                         "--data", f"b={files['lower']}", "--json")
+    assert code == 0, err
+    assert err.startswith("note: scratch:bert-tiny has no trained QA head")
+    assert json.loads(out)["notes"] == [err.strip()[len("note: "):]]

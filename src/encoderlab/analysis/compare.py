@@ -16,9 +16,11 @@ A questions file is a YAML list of ``{context: TEXT, question: TEXT}`` or
 YAML file's folder.
 
 Two classification models are compared by :mod:`encoderlab.analysis.compare_classify` (the CLI picks
-the variant from the models' saved task); here a model whose config does not name a
-``...ForQuestionAnswering`` architecture is refused with one line.
-The helpers :func:`load_qa_model`, :func:`predict_answers`, :func:`score` and :func:`subset_gold`
+the variant from the models' saved task). Models are loaded by :func:`encoderlab.qa.predict.load_qa_model`
+and predict through :func:`encoderlab.qa.predict.predict_dataset` (as ``evaluate --model`` and
+``robustness`` do), so each uses the windows it was trained with unless they are given. A base encoder
+(``builtin:minilm-l6``, ``scratch:…``) gets a fresh, seeded QA head and a note in ``notes``; a model
+trained for another task is refused with one line. The helpers :func:`score` and :func:`subset_gold`
 are shared with :mod:`encoderlab.analysis.robustness`.
 """
 from __future__ import annotations
@@ -29,12 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..data.squad import QADataset, load_squad, select
+from ..data.squad import load_squad, select
 from ..errors import DataError, EncoderlabError
 from ..metrics.squad import GoldSet, normalize_answer, squad_evaluate
+from ..qa.predict import load_qa_model, predict_dataset, untrained_note
 
-__all__ = ["AskedQuestion", "compare_models", "comparison_markdown", "load_qa_model", "model_label",
-           "predict_answers", "read_questions_file", "score", "subset_gold", "TABLE_COLUMNS"]
+__all__ = ["AskedQuestion", "compare_models", "comparison_markdown", "model_label", "read_questions_file", "score",
+           "subset_gold", "TABLE_COLUMNS"]
 
 # The comparison table ("Table 4"): (result key, column header).
 TABLE_COLUMNS = (("correct", "correct"), ("similar", "similar"), ("incorrect", "incorrect"),
@@ -60,43 +63,6 @@ def unique_labels(specs: list[str]) -> list[str]:
     if len(set(specs)) == len(specs):
         return list(specs)
     return [f"{label} [{chr(ord('A') + i)}]" for i, label in enumerate(labels)]
-
-
-def load_qa_model(spec: str):
-    """Load `spec` with :func:`encoderlab.models.load_model` and refuse models without a QA head."""
-    from ..models import load_model
-
-    resolved = load_model(spec, "qa")
-    architectures = list(getattr(resolved.model.config, "architectures", None) or [])
-    if not any(a.endswith("ForQuestionAnswering") for a in architectures):
-        found = f"its config names {', '.join(architectures)}" if architectures else "its config names no trained head"
-        raise EncoderlabError(f"{spec} is not a question-answering model ({found}); robustness takes QA models only, "
-                              f"compare two QA models or two classification models (fine-tune with `encoderlab train qa`"
-                              f" or `train classify`)")
-    import torch
-
-    if torch.cuda.is_available():
-        resolved.model.to("cuda")
-    resolved.model.eval()
-    return resolved
-
-
-def predict_answers(resolved, ds: QADataset, *, max_seq_length: int = 384, doc_stride: int = 128,
-                    batch_size: int = 64):
-    """One ``predict_examples`` run of a loaded model over `ds` (as ``evaluate --model`` does it).
-
-    Returns the :class:`~encoderlab.qa.predict.QAPredictionSet`; its ``predictions`` apply the model's
-    SQuAD v2.0 null threshold when the data or the model is v2.0.
-    """
-    from ..qa.features import QAFeatureConfig
-    from ..qa.predict import predict_examples
-
-    info = getattr(resolved.model.config, "encoderlab", None) or {}
-    with_null = ds.version == "2.0" or info.get("squad_version") == "2.0"
-    return predict_examples(resolved.model, resolved.tokenizer, ds.examples,
-                            feature_cfg=QAFeatureConfig(max_seq_length, doc_stride), with_null=with_null,
-                            null_threshold=info.get("null_threshold", 0.0), batch_size=batch_size,
-                            show_progress=sys.stderr.isatty())
 
 
 def subset_gold(gold: GoldSet, ids: Iterable[str]) -> GoldSet:
@@ -204,19 +170,25 @@ def check_counts(top_k: int, examples: int) -> None:
 
 def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | Path | None = None,
                    part: str | None = None, limit: int | None = None, questions: str | Path | None = None,
-                   top_k: int = 3, examples: int = 3, max_seq_length: int = 384, doc_stride: int = 128,
-                   batch_size: int = 64) -> dict[str, Any]:
-    """Predict the same questions with two QA models and compare them (see the module docstring)."""
+                   top_k: int = 3, examples: int = 3, max_seq_length: int | None = None,
+                   doc_stride: int | None = None, batch_size: int = 64) -> dict[str, Any]:
+    """Predict the same questions with two QA models and compare them (see the module docstring).
+
+    Windows: each model's own recorded ones unless `max_seq_length` / `doc_stride` are given.
+    """
     check_counts(top_k, examples)
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
     asked = read_questions_file(questions) if questions is not None else []
     specs = [model_a, model_b]
-    models = [load_qa_model(s) for s in specs]          # refuse a non-QA model before predicting anything
+    loaded = [load_qa_model(s) for s in specs]          # refuse a non-QA model before predicting anything
+    models = [m for m, _ in loaded]
+    notes = [n for s, (_, info) in zip(specs, loaded) if (n := untrained_note(s, info))]
     labels = unique_labels(specs)
     gold = ds.gold()
 
-    predictions = [predict_answers(m, ds, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                                   batch_size=batch_size).predictions for m in models]
+    predictions = [predict_dataset(m.model, m.tokenizer, ds, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                   batch_size=batch_size, show_progress=sys.stderr.isatty()).predictions
+                   for m in models]
     rows = [{"label": label, "spec": spec, **metric_row(score(gold, p))}
             for label, spec, p in zip(labels, specs, predictions)]
 
@@ -241,7 +213,7 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
 
     result: dict[str, Any] = {"data": str(data), "version": ds.version, "split_file": str(split_file) if split_file else None,
                               "part": part, "limit": limit, "questions": len(ds), "models": rows,
-                              "agreement": agreement}
+                              "agreement": agreement, "notes": notes}
     if asked:
         from ..qa.predict import QuestionAnswerer
 

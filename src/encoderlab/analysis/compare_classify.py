@@ -12,6 +12,8 @@ dict:
 * ``asked`` (with a texts file: one text a line) — each model's top-k labels with probabilities.
 
 Both models must label the data's classes: a gold label neither model knows is refused with one line.
+A base encoder (no recorded task) compared with a classifier gets a fresh, seeded classification head
+with the classifier's labels and text settings, and a note in ``notes``.
 """
 from __future__ import annotations
 
@@ -39,12 +41,34 @@ def read_texts_file(path: str | Path) -> list[str]:
     return texts
 
 
+def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | None):
+    """A TextClassifier per spec; a base encoder takes the other (fine-tuned) model's labels on a fresh head."""
+    from ..classify.predict import TextClassifier
+    from ..modelinfo import model_info
+    from ..models import load_model
+
+    infos = [model_info(s) for s in specs]
+    ref = next((i for i in infos if i.task == "classify"), None)
+    out, notes = [], []
+    for spec, info in zip(specs, infos):
+        if info.task is None and ref is not None:
+            labels = ref.labels
+            r = load_model(spec, "classify", num_labels=len(labels), id2label=dict(enumerate(labels)),
+                           label2id={name: i for i, name in enumerate(labels)})
+            out.append(TextClassifier(r.model, r.tokenizer, batch_size=batch_size,
+                                      max_seq_length=max_seq_length or ref.max_seq_length, truncation=ref.truncation))
+            notes.append(f"{spec} has no trained classification head: it got a fresh, seeded one with the labels "
+                         f"{', '.join(labels)}, so its labels are arbitrary")
+        else:
+            out.append(TextClassifier(spec, batch_size=batch_size, max_seq_length=max_seq_length))
+    return out, notes
+
+
 def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: str | None = None,
                         text_pair_column: str | None = None, label_column: str | None = None,
                         limit: int | None = None, texts: str | Path | None = None, top_k: int = 2,
                         examples: int = 3, batch_size: int = 64, max_seq_length: int | None = None) -> dict[str, Any]:
     """Label the same texts with two classifiers and compare them (see the module docstring)."""
-    from ..classify.predict import TextClassifier
     from ..data.text import encode_labels, limit_dataset, load_text_dataset
     from ..metrics.classification import classification_metrics
     from .compare import check_counts, unique_labels
@@ -57,7 +81,7 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
     ds = limit_dataset(ds, limit, stratify=False)          # the first N rows, as for QA
     asked = read_texts_file(texts) if texts is not None else []
     specs = [model_a, model_b]
-    classifiers = [TextClassifier(s, batch_size=batch_size, max_seq_length=max_seq_length) for s in specs]
+    classifiers, notes = _classifiers(specs, batch_size=batch_size, max_seq_length=max_seq_length)
     names = unique_labels(specs)
     n = len(ds)
 
@@ -92,7 +116,7 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
                  "only_correct": [sum(a and not b for a, b in zip(*ok)), sum(b and not a for a, b in zip(*ok))],
                  "examples": shown}
     result: dict[str, Any] = {"task": "classify", "data": str(data), "limit": limit, "texts": n, "models": rows,
-                              "agreement": agreement}
+                              "agreement": agreement, "notes": notes}
     if asked:
         answers = [clf(asked, top_k=len(clf.labels)) for clf in classifiers]
         result["top_k"] = top_k

@@ -33,18 +33,13 @@ Example::
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import EncoderlabError, ModelError
 from ..models import TASK_AUTO_CLASSES, load_model, run_model_dir
 
 TASKS = tuple(TASK_AUTO_CLASSES)          # base, qa, classify, mlm
-# the task a saved model's `architectures` entry implies (BertForQuestionAnswering -> qa, …)
-_ARCHITECTURE_TASKS = (("ForQuestionAnswering", "qa"), ("ForSequenceClassification", "classify"),
-                       ("ForMaskedLM", "mlm"), ("ForPreTraining", "pretraining"))
 
 
 @dataclass
@@ -286,20 +281,11 @@ def diff_models(model_a, model_b, *, a: str = "A", b: str = "B") -> ModelDiff:
 # loading
 
 def saved_task(spec: str) -> str:
-    """The task of a saved model directory, from its config's ``architectures``; "base" otherwise."""
-    path = Path(spec).expanduser()
-    config = path / "config.json"
-    if not config.is_file():
-        return "base"
-    try:
-        archs = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
-    except (OSError, ValueError, AttributeError):
-        return "base"
-    for arch in archs:
-        for suffix, task in _ARCHITECTURE_TASKS:
-            if str(arch).endswith(suffix):
-                return task
-    return "base"
+    """The head a saved model has (its :func:`~encoderlab.modelinfo.model_info`: recorded task, else the
+    architecture); "base" for a bare encoder (builtin:, scratch:, a directory or Hub model with no task)."""
+    from ..modelinfo import model_info
+
+    return model_info(spec).head
 
 
 def load_for_inspection(spec: str, task: str = "auto", *, num_labels: int | None = None):
@@ -334,7 +320,9 @@ def inspect_model(spec: str, task: str = "auto", *, depth: int = 1, num_labels: 
     inv = inventory(model, depth=depth, spec=spec, task=task)
     if diff is not None or diff_task is not None:
         other_spec = diff if diff is not None else spec
-        other, other_task = load_for_inspection(other_spec, diff_task or task, num_labels=num_labels)
+        # --diff B: B with its own head (--diff-task names another); --diff-task alone: MODEL with that head
+        other_task = diff_task or ("auto" if diff is not None else task)
+        other, other_task = load_for_inspection(other_spec, other_task, num_labels=num_labels)
         inv.diff = diff_models(model, other, a=f"{spec} ({task})", b=f"{other_spec} ({other_task})")
     return inv
 

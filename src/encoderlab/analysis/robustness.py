@@ -2,7 +2,8 @@
 
 The versions are QA data sets that share question ids, e.g. SQuAD v1.1 dev and Spoken-SQuAD (the
 same questions over speech-recognized contexts). The first version is the reference. The model
-predicts each version once (:func:`encoderlab.analysis.compare.predict_answers`), every figure comes
+predicts each version once (:func:`encoderlab.qa.predict.predict_dataset`, as ``evaluate --model`` and
+``compare`` do: the windows the model was trained with unless given), every figure comes
 from the official metric (:func:`encoderlab.metrics.squad.squad_evaluate`), and the result (a
 JSON-ready dict) holds:
 
@@ -23,13 +24,14 @@ that span.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..data.squad import QADataset, load_squad, select
 from ..errors import EncoderlabError
-from .compare import (fmt_metric, load_qa_model, md_table, metric_row, model_label, predict_answers, score,
-                      subset_gold)
+from ..qa.predict import load_qa_model, predict_dataset, untrained_note
+from .compare import fmt_metric, md_table, metric_row, model_label, score, subset_gold
 
 __all__ = ["QUESTION_TYPES", "parse_version", "question_type", "robustness", "robustness_markdown"]
 
@@ -82,8 +84,8 @@ def _rows(names: list[str], metrics: list[dict]) -> list[dict]:
 
 
 def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str | Path | None = None,
-               part: str | None = None, limit: int | None = None, max_seq_length: int = 384,
-               doc_stride: int = 128, batch_size: int = 64) -> dict[str, Any]:
+               part: str | None = None, limit: int | None = None, max_seq_length: int | None = None,
+               doc_stride: int | None = None, batch_size: int = 64) -> dict[str, Any]:
     """Evaluate `model` on each (name, data spec) of `versions`; the first is the reference."""
     _check_versions(versions)
     names = [n for n, _ in versions]
@@ -98,11 +100,13 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
     if limit is not None:
         datasets, common = _limit_to_common(datasets, common, limit)
         id_sets = [{e.id for e in ds.examples} for ds in datasets]
-    resolved = load_qa_model(model)
+    resolved, info = load_qa_model(model)
+    notes = [n for n in [untrained_note(model, info)] if n]
 
     golds = [ds.gold() for ds in datasets]
-    predictions = [predict_answers(resolved, ds, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                                   batch_size=batch_size).predictions for ds in datasets]
+    predictions = [predict_dataset(resolved.model, resolved.tokenizer, ds, max_seq_length=max_seq_length,
+                                   doc_stride=doc_stride, batch_size=batch_size,
+                                   show_progress=sys.stderr.isatty()).predictions for ds in datasets]
 
     common_metrics = [score(subset_gold(g, common), p) for g, p in zip(golds, predictions)]
     reference_questions = {e.id: e.question for e in datasets[0].examples}
@@ -139,7 +143,7 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
             "split_file": str(split_file) if split_file else None, "part": part, "limit": limit,
             "versions": version_rows,
             "common": {"questions": len(common), "results": _rows(names, common_metrics)},
-            "by_type": by_type, "not_in_all": not_in_all}
+            "by_type": by_type, "not_in_all": not_in_all, "notes": notes}
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,6 +41,12 @@ class ClassifyFeatureConfig:
             raise EncoderlabError(f"head_tokens must be >= 0, not {self.head_tokens}")
 
 
+def classify_features(info) -> ClassifyFeatureConfig:
+    """The feature settings of a classifier's :class:`~encoderlab.modelinfo.ModelInfo` (defaults filled)."""
+    return ClassifyFeatureConfig(max_seq_length=int(info.max_seq_length), truncation=info.truncation,
+                                 head_tokens=info.head_tokens)
+
+
 def _backend(tokenizer):
     """A copy of the Rust tokenizer with its saved truncation/padding switched off."""
     from tokenizers import Tokenizer

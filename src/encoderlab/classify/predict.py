@@ -17,7 +17,9 @@ import torch
 from ..data.io import check_text
 from ..errors import EncoderlabError
 from ..training import DynamicPadCollator, predict_in_order
-from .features import ClassifyFeatureConfig, ClassifyFeatures, make_features
+from ..modelinfo import model_info
+from .features import ClassifyFeatures, classify_features, make_features
+from .labels import label_result, softmax
 
 
 @dataclass
@@ -26,12 +28,6 @@ class ClassifyPredictions:
     probabilities: np.ndarray          # softmax of the logits
     predicted: np.ndarray              # class indices
     loss: float | None
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def predict_features(model, tokenizer, features: ClassifyFeatures, *, labels: Sequence[int] | None = None,
@@ -65,11 +61,6 @@ def check_pairs(texts: Sequence[str], text_pairs: Sequence[str] | None, pair_col
         check_text(t, f"second text {i + 1}")
 
 
-def label_names(config) -> list[str]:
-    id2label = getattr(config, "id2label", None) or {}
-    return [str(id2label.get(i, id2label.get(str(i), i))) for i in range(int(config.num_labels))]
-
-
 class TextClassifier:
     """Pipeline-style text classification with any sequence-classification model encoderlab can load.
 
@@ -93,17 +84,14 @@ class TextClassifier:
         if batch_size < 1:
             raise EncoderlabError(f"batch_size must be at least 1, not {batch_size}")
         self.batch_size = batch_size
-        info = getattr(model.config, "encoderlab", None) or {}
-        positions = getattr(model.config, "max_position_embeddings", 512)
-        self.feature_cfg = ClassifyFeatureConfig(
-            max_seq_length=max_seq_length or info.get("max_seq_length") or min(128, positions),
-            truncation=truncation or info.get("truncation") or "head",
-            head_tokens=info.get("head_tokens"))
+        # as given, else as the model was trained (ModelInfo), else 128 tokens (at most its positions), head
+        self.info = model_info(model, task="classify").override(max_seq_length=max_seq_length, truncation=truncation)
+        self.feature_cfg = classify_features(self.info)
         self.feature_cfg.check(tokenizer)
-        self.labels = label_names(model.config)
+        self.labels = self.info.labels
         # the columns it was trained on: a model trained on text pairs needs the second texts too
-        self.columns = {k: info.get(k) for k in ("text_column", "text_pair_column", "label_column")}
-        self.pair_column = info.get("text_pair_column")
+        self.columns = {k: getattr(self.info, k) for k in ("text_column", "text_pair_column", "label_column")}
+        self.pair_column = self.info.text_pair_column
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                 show_progress: bool = False) -> ClassifyPredictions:
@@ -132,13 +120,7 @@ class TextClassifier:
         return results[0] if single else results
 
     def _result(self, probs: np.ndarray, top_k: int) -> dict[str, Any]:
-        best = int(probs.argmax())
-        result = {"label": self.labels[best], "score": round(float(probs[best]), 6),
-                  "probabilities": {name: round(float(p), 6) for name, p in zip(self.labels, probs)}}
-        if top_k > 1:
-            order = np.argsort(-probs, kind="stable")[:top_k]
-            result["top"] = [{"label": self.labels[i], "score": round(float(probs[i]), 6)} for i in order]
-        return result
+        return label_result(probs, self.labels, top_k)
 
 
 def predict_dataset(clf: TextClassifier, spec: str, *, text_column: str | None = None,

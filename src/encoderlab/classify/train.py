@@ -16,6 +16,7 @@ from ..data.text import (TRUNCATIONS, TextDataset, build_label_map, carve_valida
                          limit_dataset, load_text_dataset)
 from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics
+from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
 from .config import CLASSIFY_METRICS, ClassifyTrainConfig
@@ -125,9 +126,10 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
     limit = getattr(model.config, "max_position_embeddings", 512)
     if cfg.max_seq_length > limit:
         raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {limit} positions")
-    model.config.encoderlab = {"task": "classify", "max_seq_length": cfg.max_seq_length, "truncation": cfg.truncation,
-                               "head_tokens": cfg.head_tokens, "text_column": train.text_column,
-                               "text_pair_column": train.text_pair_column, "label_column": train.label_column}
+    write_model_info(model, ModelInfo(task="classify", labels=list(labels), max_seq_length=cfg.max_seq_length,
+                                      truncation=cfg.truncation, head_tokens=cfg.head_tokens,
+                                      text_column=train.text_column, text_pair_column=train.text_pair_column,
+                                      label_column=train.label_column))
 
     run = RunDir(cfg.output_dir)
     main_process = is_main_process()

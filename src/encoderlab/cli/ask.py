@@ -29,7 +29,7 @@ def ask_cmd(
     Example: encoderlab ask -m runs/qa/model --context-file article.txt -q "Who won?" --top-k 3
     """
     from ..data.io import read_text
-    from ..qa.predict import QuestionAnswerer
+    from ..qa.predict import QuestionAnswerer, untrained_note
 
     if context is not None and context_file is not None:
         fail("give --context or --context-file, not both")
@@ -37,10 +37,10 @@ def ask_cmd(
         context = read_text(context_file)
     if question and not (context and context.strip()):
         fail("empty context: give --context TEXT or --context-file FILE")
-    if model.startswith(("builtin:", "scratch:")):
-        typer.echo(f"note: {model} has no trained QA head, so its answers are arbitrary; fine-tune it first "
-                   f"(encoderlab train qa) and pass RUN/model", err=True)
     qa = QuestionAnswerer(model, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    note = untrained_note(model, qa.info)
+    if note:
+        typer.echo(f"note: {note}", err=True)
     if question:
         for q in question:
             _show(q, qa(question=q, context=context, top_k=top_k), json_out)

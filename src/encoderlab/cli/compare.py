@@ -11,7 +11,9 @@ from . import app
 
 
 def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, show) -> None:
-    """Write the Markdown file (atomically) if asked, then print JSON or the Rich tables."""
+    """Print the notes (stderr), write the Markdown file (atomically) if asked, then print JSON or the Rich tables."""
+    for note in result.get("notes", []):
+        typer.echo(f"note: {note}", err=True)
     if markdown is not None:
         from ..runs import atomic_write_text
 
@@ -30,7 +32,7 @@ def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, s
 @app.command("compare")
 def compare_cmd(
     model_a: str = typer.Argument(..., metavar="MODEL_A", help="First model (QA or classification): RUN/model, a directory or a Hub name."),
-    model_b: str = typer.Argument(..., metavar="MODEL_B", help="Second model, of the same task."),
+    model_b: str = typer.Argument(..., metavar="MODEL_B", help="Second model, of the same task (or a base encoder, which gets a fresh head)."),
     data: str = typer.Option(..., "--data", "-d", help="Data both models answer: for QA SQuAD .json, .jsonl, builtin:squad-sample or hub:NAME; for classification labelled .tsv/.csv/.jsonl(.gz) or hub:NAME."),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON file mapping part names to article titles, for --part."),
     part: Optional[str] = typer.Option(None, "--part", help="Only the articles of this part of the split file, e.g. test."),
@@ -40,8 +42,8 @@ def compare_cmd(
     examples: int = typer.Option(3, "--examples", min=0, help="Questions shown where only one model is correct (per model)."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the comparison as Markdown to this file."),
     json_out: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
-    max_seq_length: int = typer.Option(384, "--max-seq-length", help="Window length."),
-    doc_stride: int = typer.Option(128, "--doc-stride", help="Context tokens shared by consecutive windows."),
+    max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
+    doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Classification: a file of texts, one a line: show both models' top-k labels side by side."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Classification: the text column of --data [auto: sentence, text, ...]."),
@@ -60,13 +62,14 @@ def compare_cmd(
     from ..analysis.compare import compare_models, comparison_markdown
     from ..models import saved_model_task
 
+    # the task comes from the fine-tuned model(s); a base encoder (no task) is loaded with that task's head
     tasks = [saved_model_task(model_a), saved_model_task(model_b)]
-    if "classify" in tasks:
-        if tasks != ["classify", "classify"]:
-            other = model_b if tasks[0] == "classify" else model_a
-            from . import fail
+    if tasks[0] and tasks[1] and tasks[0] != tasks[1]:
+        from . import fail
 
-            fail(f"{other} is not a classification model like the other one; compare needs two models of the same task")
+        fail(f"{model_a} is a {tasks[0]} model and {model_b} a {tasks[1]} model; compare needs two models of the "
+             f"same task (or a base encoder and a fine-tuned model)")
+    if "classify" in tasks:
         from ..analysis.compare_classify import classifier_comparison_markdown, compare_classifiers
 
         result = compare_classifiers(model_a, model_b, data, text_column=text_column,
@@ -165,8 +168,8 @@ def robustness_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions common to all versions (each version is cut after the last of them)."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the report as Markdown to this file."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
-    max_seq_length: int = typer.Option(384, "--max-seq-length", help="Window length."),
-    doc_stride: int = typer.Option(128, "--doc-stride", help="Context tokens shared by consecutive windows."),
+    max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
+    doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
 ) -> None:
     """Evaluate one QA model on several versions of the same questions (e.g. text vs speech-recognized).

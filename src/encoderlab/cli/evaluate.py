@@ -21,8 +21,9 @@ def evaluate_cmd(
     part: Optional[str] = typer.Option(None, "--part", help="Evaluate only this part of the split file, e.g. test."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions (with --model)."),
     output: Optional[Path] = typer.Option(None, "--save-predictions", help="With --model: write the predictions here (official format)."),
-    max_seq_length: int = typer.Option(384, "--max-seq-length", help="With --model: window length."),
-    doc_stride: int = typer.Option(128, "--doc-stride", help="With --model: context tokens shared by windows."),
+    max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="With --model: window length \\[as the model was trained, else 384]."),
+    doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="With --model: context tokens shared by windows \\[as trained, else 128]."),
+    max_query_length: Optional[int] = typer.Option(None, "--max-query-length", help="With --model: question tokens kept \\[as trained, else 64]."),
     batch_size: int = typer.Option(64, "--batch-size", help="With --model: evaluation batch size."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object (official key names)."),
 ) -> None:
@@ -38,8 +39,11 @@ def evaluate_cmd(
     if (model is None) == (predictions is None):
         fail("give exactly one of --model or --predictions")
     if model is not None:
-        metrics, preds = evaluate_model(model, data, split_file=split_file, part=part, limit=limit,
-                                        max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size)
+        metrics, preds, notes = evaluate_model(model, data, split_file=split_file, part=part, limit=limit,
+                                               max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                               max_query_length=max_query_length, batch_size=batch_size)
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
         if output:
             from ..runs import atomic_write_json
 

@@ -19,7 +19,7 @@ def inspect_cmd(
     task: str = typer.Option("auto", "--task", "-t", help="Head to load: base, qa, classify or mlm. auto: a saved model's own task, else base."),
     num_labels: Optional[int] = typer.Option(None, "--num-labels", help="Labels of the classify head (default 2 for scratch models, else the saved config's)."),
     depth: int = typer.Option(1, "--depth", help="1: embeddings / encoder.layer.i / pooler / head; 2 and more open each module."),
-    diff: Optional[str] = typer.Option(None, "--diff", help="Compare with this model (a model spec): modules added, removed, resized."),
+    diff: Optional[str] = typer.Option(None, "--diff", help="Compare with this model (a model spec, loaded with its own head): modules added, removed, resized."),
     diff_task: Optional[str] = typer.Option(None, "--diff-task", help="Compare with this task head (on --diff's model, else on MODEL)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: modules, total, trainable, frozen, bytes_fp32, bytes_bf16 (and diff)."),
 ) -> None:

@@ -75,7 +75,7 @@ def load_text_dataset(spec: str, *, text_column: str | None = None, text_pair_co
     Without `label_column` a column named like a label is used; with ``require_labels=False`` a file
     without one is fine (texts to predict). Empty texts, missing fields and empty files are errors.
     `recorded`: the columns a model was trained with (``text_column``, ``text_pair_column``,
-    ``label_column`` of its ``config.encoderlab``): each is used when the file has it and the
+    ``label_column`` of its :class:`~encoderlab.modelinfo.ModelInfo`): each is used when the file has it and the
     caller named no column for that role.
     """
     spec = str(spec).strip()

@@ -64,22 +64,24 @@ class OnnxExport:
 
 
 def resolve_model_dir(source: str | Path) -> tuple[Path, Path | None]:
-    """(model directory, run directory or None) for a run directory (uses RUN/model) or a model directory."""
+    """(model directory, run directory or None) for a run directory (uses RUN/model, as
+    :func:`encoderlab.models.run_model_dir` resolves it) or a model directory."""
+    from ..models import run_model_dir
+
     path = Path(source).expanduser()
     if not path.exists():
         raise ModelError(f"{path} does not exist (give a run directory or a model directory)")
-    if (path / "model" / "config.json").is_file():
-        return path / "model", path
-    if (path / "config.json").is_file():
-        return path, None
+    model_dir = Path(run_model_dir(str(path)))
+    if (model_dir / "config.json").is_file():
+        return model_dir, (path if model_dir != path else None)
     raise ModelError(f"{path} is neither a run directory (no model/config.json) nor a model directory (no config.json)")
 
 
 def model_task(config) -> str:
-    """'qa' or 'classify' (see encoderlab.models.task_of_config); other models cannot be exported or served."""
-    from ..models import task_of_config
+    """'qa' or 'classify' (see encoderlab.modelinfo.model_info); other models cannot be exported or served."""
+    from ..modelinfo import model_info
 
-    task = task_of_config(config)
+    task = model_info(config).task
     if task in OUTPUTS:
         return task
     raise ModelError("cannot tell the model's task: config.encoderlab['task'] is not 'qa' or 'classify' and the "

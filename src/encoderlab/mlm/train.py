@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 from ..errors import EncoderlabError, ModelError
+from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
 from .config import OBJECTIVES, PRETRAIN_METRICS, PretrainConfig
@@ -154,7 +155,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool
     positions = getattr(model.config, "max_position_embeddings", 512)
     if cfg.max_seq_length > positions:
         raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {positions} positions")
-    model.config.encoderlab = {"task": "pretraining", "objective": cfg.objective, "corpus": cfg.corpus}
+    write_model_info(model, ModelInfo(task="mlm", objective=cfg.objective, corpus=cfg.corpus))
 
     main_process = is_main_process()
     run = RunDir(cfg.output_dir)

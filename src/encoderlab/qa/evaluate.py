@@ -35,22 +35,20 @@ def evaluate_predictions(data: str, predictions: Path, na_probs: Path | None = N
 
 
 def evaluate_model(model: str, data: str, *, split_file: Path | None = None, part: str | None = None,
-                   limit: int | None = None, max_seq_length: int = 384, doc_stride: int = 128,
-                   batch_size: int = 64, na_prob_thresh: float = 1.0) -> tuple[dict, dict]:
-    from ..models import load_model
-    from .features import QAFeatureConfig
-    from .predict import predict_examples
+                   limit: int | None = None, max_seq_length: int | None = None, doc_stride: int | None = None,
+                   max_query_length: int | None = None, batch_size: int = 64) -> tuple[dict, dict, list[str]]:
+    """A QA model on `data` (one :func:`~encoderlab.qa.predict.predict_dataset` run); windows as the model was
+    trained unless given. Returns (metrics, predictions, notes): a base encoder's fresh head is noted."""
+    from .predict import load_qa_model, predict_dataset, untrained_note
 
     for name, value, low in (("--batch-size", batch_size, 1), ("--max-seq-length", max_seq_length, 16),
-                             ("--doc-stride", doc_stride, 0)):
-        if value < low:
+                             ("--doc-stride", doc_stride, 0), ("--max-query-length", max_query_length, 1)):
+        if value is not None and value < low:       # None: as the model was trained
             raise EncoderlabError(f"{name} must be at least {low}, not {value}")
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
-    resolved = load_model(model, "qa")
-    info = getattr(resolved.model.config, "encoderlab", None) or {}
-    with_null = ds.version == "2.0" or info.get("squad_version") == "2.0"
-    out = predict_examples(resolved.model, resolved.tokenizer, ds.examples,
-                           feature_cfg=QAFeatureConfig(max_seq_length, doc_stride), with_null=with_null,
-                           null_threshold=info.get("null_threshold", 0.0), batch_size=batch_size)
+    resolved, info = load_qa_model(model)
+    notes = [n for n in [untrained_note(model, info)] if n]
+    out = predict_dataset(resolved.model, resolved.tokenizer, ds, max_seq_length=max_seq_length,
+                          doc_stride=doc_stride, max_query_length=max_query_length, batch_size=batch_size)
     # The predictions already apply the model's null threshold; the null odds only add best_* figures.
-    return _score(ds.gold(), out.predictions, out.null_odds, float("inf")), out.predictions
+    return _score(ds.gold(), out.predictions, out.null_odds, float("inf")), out.predictions, notes

@@ -1,8 +1,12 @@
 """Predict answers for many questions (evaluation) and pipeline-style for one (asking).
 
 `predict_examples` runs a QA model over the features of a list of `QAExample`s and returns the
-official-format predictions, n-best lists and SQuAD v2.0 null odds. `QuestionAnswerer` is the
-pipeline-style API: ``QuestionAnswerer("RUN/model")(question=..., context=..., top_k=3)``.
+official-format predictions, n-best lists and SQuAD v2.0 null odds. `predict_dataset` is the one
+"QA model over a data set" of ``evaluate --model``, ``compare`` and ``robustness``: windows, query
+length, n-best size, answer length and null threshold default to what the model was trained with
+(:func:`encoderlab.modelinfo.model_info`), explicit values override. `QuestionAnswerer` is the
+pipeline-style API: ``QuestionAnswerer("RUN/model")(question=..., context=..., top_k=3)``, with the
+same defaults.
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ import numpy as np
 import torch
 
 from ..data.io import check_text
-from ..data.squad import QAExample
-from ..errors import EncoderlabError
+from ..data.squad import QADataset, QAExample
+from ..errors import EncoderlabError, ModelError
+from ..modelinfo import ModelInfo, model_info
 from ..training import DynamicPadCollator, predict_in_order
 from .features import QAFeatureConfig, QAFeatures, make_features
 from .postprocessing import ExamplePrediction, postprocess_qa
@@ -64,6 +69,74 @@ def predict_examples(model, tokenizer, examples: list[QAExample], *, feature_cfg
     return QAPredictionSet(answers, nbest, null_odds, loss, len(features), time.time() - start, preds)
 
 
+TASK_NAMES = {"qa": "question-answering", "classify": "text-classification", "mlm": "masked-LM"}
+
+
+def load_qa_model(spec: str, *, seed: int = 0):
+    """Load `spec` for question answering: (ResolvedModel, ModelInfo), in eval mode (on the GPU when there is one).
+
+    A QA model keeps its head; a base encoder (``builtin:``, ``scratch:``, a directory or Hub model with
+    no task) gets a fresh head seeded by `seed`, and ``info.trained`` is False (see :func:`untrained_note`).
+    A model trained for another task is refused with one line.
+    """
+    from ..models import load_model
+
+    pre = model_info(spec, task="qa")        # a saved config says its task without loading weights
+    if pre.task != "qa":
+        raise ModelError(f"{spec} is a {TASK_NAMES.get(pre.task, pre.task)} model, not a question-answering model "
+                         f"(fine-tune a QA model with `encoderlab train qa`, or give a base encoder)")
+    resolved = load_model(spec, "qa", seed=seed)
+    info = model_info(resolved.model, task="qa")
+    if info.task != "qa":
+        raise ModelError(f"{spec} is a {TASK_NAMES.get(info.task, info.task)} model, not a question-answering model")
+    if torch.cuda.is_available():
+        resolved.model.to("cuda")
+    resolved.model.eval()
+    return resolved, info
+
+
+def untrained_note(spec: str, info: ModelInfo) -> str | None:
+    """The note shown when a base encoder answers with a fresh (untrained) QA head."""
+    if info.trained:
+        return None
+    return (f"{spec} has no trained QA head: it got a fresh, seeded one, so its answers are arbitrary "
+            f"(fine-tune it with `encoderlab train qa` and pass RUN/model)")
+
+
+def inference_info(model, **overrides) -> ModelInfo:
+    """The model's QA settings (:func:`~encoderlab.modelinfo.model_info`), flags (non-None `overrides`) on top.
+
+    Checked once here for every QA consumer: the windows must fit the model's position embeddings.
+    """
+    info = model_info(model, task="qa").override(**overrides)
+    info.check_positions(model.config)
+    return info
+
+
+def predict_dataset(model, tokenizer, ds: QADataset, *, max_seq_length: int | None = None,
+                    doc_stride: int | None = None, max_query_length: int | None = None,
+                    n_best_size: int | None = None, max_answer_length: int | None = None,
+                    null_threshold: float | None = None, batch_size: int = 64,
+                    show_progress: bool = True) -> QAPredictionSet:
+    """A QA model over every question of `ds`, with the model's recorded settings unless overridden.
+
+    "No answer" competes when the data or the model is SQuAD v2.0; the predictions apply the null
+    threshold. Used by ``evaluate --model``, ``compare`` and ``robustness``.
+    """
+    info = inference_info(model, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                          max_query_length=max_query_length, n_best_size=n_best_size,
+                          max_answer_length=max_answer_length, null_threshold=null_threshold)
+    return predict_examples(model, tokenizer, ds.examples, feature_cfg=info.qa_features(),
+                            n_best_size=info.n_best_size, max_answer_length=info.max_answer_length,
+                            with_null=ds.version == "2.0" or info.with_null, null_threshold=info.null_threshold,
+                            batch_size=batch_size, show_progress=show_progress)
+
+
+def no_answer_probability(pred: ExamplePrediction) -> float | None:
+    """The probability of "no answer" among the candidates (None when it did not compete: SQuAD v1.1)."""
+    return next((float(c.probability) for c in pred.candidates if c.start_char < 0), None)
+
+
 class QuestionAnswerer:
     """Pipeline-style extractive QA over any QA model encoderlab can load.
 
@@ -80,7 +153,7 @@ class QuestionAnswerer:
     def __init__(self, model: str | Any = "builtin:minilm-l6", tokenizer: Any = None, *, device: str | None = None,
                  max_seq_length: int | None = None, doc_stride: int | None = None,
                  max_query_length: int | None = None,
-                 max_answer_length: int = 30, handle_impossible_answer: bool | None = None,
+                 max_answer_length: int | None = None, handle_impossible_answer: bool | None = None,
                  null_threshold: float | None = None):
         if isinstance(model, str):
             from ..models import load_model
@@ -92,14 +165,14 @@ class QuestionAnswerer:
         self.model, self.tokenizer = model, tokenizer
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
-        info = getattr(model.config, "encoderlab", None) or {}
-        # windows: as given, else as the model was trained (recorded by `train qa`), else 384 / 128 / 64
-        self.feature_cfg = QAFeatureConfig(max_seq_length or info.get("max_seq_length", 384),
-                                           doc_stride if doc_stride is not None else info.get("doc_stride", 128),
-                                           max_query_length or info.get("max_query_length", 64))
-        self.with_null = (info.get("squad_version") == "2.0") if handle_impossible_answer is None else handle_impossible_answer
-        self.null_threshold = info.get("null_threshold", 0.0) if null_threshold is None else null_threshold
-        self.max_answer_length = max_answer_length
+        # windows, answer length and null threshold: as given, else as the model was trained (ModelInfo)
+        self.info = inference_info(model, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                   max_query_length=max_query_length, max_answer_length=max_answer_length,
+                                   null_threshold=null_threshold)
+        self.feature_cfg = self.info.qa_features()
+        self.with_null = self.info.with_null if handle_impossible_answer is None else handle_impossible_answer
+        self.null_threshold = self.info.null_threshold
+        self.max_answer_length = self.info.max_answer_length
 
     def __call__(self, question: str | list[str], context: str | list[str], top_k: int = 1):
         single = isinstance(question, str)
@@ -123,12 +196,12 @@ class QuestionAnswerer:
             check_text(c, "context" if len(contexts) == 1 else f"context {i + 1}")
             examples.append(QAExample(id=str(i), question=q, context=c))
         out = predict_examples(self.model, self.tokenizer, examples, feature_cfg=self.feature_cfg,
-                               n_best_size=max(20, top_k), max_answer_length=self.max_answer_length,
+                               n_best_size=max(self.info.n_best_size, top_k), max_answer_length=self.max_answer_length,
                                with_null=self.with_null, null_threshold=self.null_threshold,
                                batch_size=32, show_progress=False)
         results = []
         for p in out.details:
-            null_prob = next((c.probability for c in p.candidates if c.text == "" and c.start_char < 0), 0.0)
+            null_prob = no_answer_probability(p) or 0.0
             ranked = [c for c in p.candidates if c.start_char >= 0]
             if self.with_null and p.answer == "":
                 ranked = [c for c in p.candidates if c.start_char < 0] + ranked

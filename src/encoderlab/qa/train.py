@@ -8,6 +8,7 @@ from typing import Any, Callable
 from ..data.squad import QADataset, carve_validation, check_disjoint, load_squad, select
 from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
+from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
 from .config import QA_METRICS, QATrainConfig
@@ -93,9 +94,10 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
     with_null = train.has_impossible or evaluation.version == "2.0"
     resolved = load_model(cfg.model, "qa", tokenizer=cfg.tokenizer, seed=cfg.seed)
     model, tok = resolved.model, resolved.tokenizer
-    model.config.encoderlab = {"task": "qa", "squad_version": "2.0" if with_null else "1.1",
-                               "null_threshold": cfg.null_threshold, "max_seq_length": cfg.max_seq_length,
-                               "doc_stride": cfg.doc_stride, "max_query_length": cfg.max_query_length}
+    write_model_info(model, ModelInfo(task="qa", squad_version="2.0" if with_null else "1.1",
+                                      null_threshold=cfg.null_threshold, max_seq_length=cfg.max_seq_length,
+                                      doc_stride=cfg.doc_stride, max_query_length=cfg.max_query_length,
+                                      n_best_size=cfg.n_best_size, max_answer_length=cfg.max_answer_length))
     fcfg = QAFeatureConfig(cfg.max_seq_length, cfg.doc_stride, cfg.max_query_length)
     limit = getattr(model.config, "max_position_embeddings", 512)
     if cfg.max_seq_length > limit:

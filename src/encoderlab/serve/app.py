@@ -77,9 +77,8 @@ class Answer(BaseModel):
 class QuestionResult(BaseModel):
     question: str
     answers: list[Answer]
-    no_answer_score: Optional[float] = Field(description="Null (no-answer) score minus the best span's score "
-                                                         "(logits); > the model's threshold means 'no answer'.")
-    no_answer_probability: Optional[float] = Field(description="Probability of 'no answer' (SQuAD v2.0 models).")
+    no_answer_score: Optional[float] = Field(description="Probability of 'no answer' among the candidates, as in "
+                                                         "the Python API (SQuAD v2.0 models; null for v1.1 models).")
     answerable: bool
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncoderlabError, ModelError
+from ..modelinfo import model_info
 from ..export.onnx import INT8_FILE, ONNX_FILE, OUTPUTS, model_input_names, model_task, onnx_session, resolve_model_dir
 
 BACKENDS = ("torch", "onnx")
@@ -32,8 +33,7 @@ class ModelBackend:
         self.task = model_task(config)
         self.input_names = input_names
         self.output_names = OUTPUTS[self.task]
-        info = getattr(config, "encoderlab", None) or {}
-        self.info: dict = info if isinstance(info, dict) else {}
+        self.info = model_info(config)        # what the model was trained with, defaults filled
         self.max_positions = int(getattr(config, "max_position_embeddings", 512) or 512)
         # A fast tokenizer is one Rust object whose truncation/padding settings are changed per call:
         # requests tokenized in parallel threads must take turns (else "Already borrowed" or wrong windows).
@@ -41,10 +41,7 @@ class ModelBackend:
 
     @property
     def labels(self) -> list[str] | None:
-        if self.task != "classify":
-            return None
-        id2label = getattr(self.config, "id2label", None) or {}
-        return [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(int(self.config.num_labels))]
+        return self.info.labels if self.task == "classify" else None
 
     def pad(self, rows: list[dict[str, list[int]]]) -> dict[str, np.ndarray]:
         """Right-pad token rows (dicts of id lists) to the longest one; int64 arrays."""
@@ -76,7 +73,7 @@ class ModelBackend:
         out = {"name": self.name, "task": self.task, "backend": self.kind, "path": str(self.path),
                "max_position_embeddings": self.max_positions}
         if self.task == "qa":
-            out["squad_version"] = self.info.get("squad_version", "1.1")
+            out["squad_version"] = self.info.squad_version
         else:
             out["labels"] = self.labels
         return out

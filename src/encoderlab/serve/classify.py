@@ -2,8 +2,8 @@
 
 Texts are tokenized (in a worker thread) by the project's classification features
 (:func:`encoderlab.classify.features.make_features`), so long texts are cut exactly as in training:
-to the model's ``max_seq_length`` keeping the head, the tail or head+tail (``config.encoderlab``;
-without it 128 tokens, head, as :class:`encoderlab.classify.predict.TextClassifier` does).
+to the model's ``max_seq_length`` keeping the head, the tail or head+tail (its
+:class:`~encoderlab.modelinfo.ModelInfo`, read as :class:`encoderlab.classify.predict.TextClassifier` does).
 """
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ import asyncio
 
 import numpy as np
 
-from ..classify.features import ClassifyFeatureConfig, make_features
+from ..classify.features import classify_features, make_features
+from ..classify.labels import label_result, softmax
 from .backends import ModelBackend
 from .batcher import DynamicBatcher
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 class ClassifyService:
@@ -30,9 +26,9 @@ class ClassifyService:
             raise ValueError(f"{backend.name} is a {backend.task} model, not a classifier")
         self.backend = backend
         self.labels = backend.labels
-        self.feature_cfg = ClassifyFeatureConfig(
-            max_seq_length=min(int(max_seq_length or backend.info.get("max_seq_length") or 128), backend.max_positions),
-            truncation=backend.info.get("truncation") or "head", head_tokens=backend.info.get("head_tokens"))
+        info = backend.info.override(max_seq_length=max_seq_length)
+        info.check_positions(backend.config)
+        self.feature_cfg = classify_features(info)
         self.feature_cfg.check(backend.tokenizer)
         self.batcher = DynamicBatcher(self._forward_rows, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                                       name=backend.name)
@@ -50,17 +46,12 @@ class ClassifyService:
     async def classify(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
         rows = await asyncio.to_thread(self.tokenize, texts, pairs)
         probs = await self.batcher.submit_many(rows)
-        out = []
-        for p in probs:
-            best = int(np.argmax(p))
-            out.append({"label": self.labels[best], "score": round(float(p[best]), 6),
-                        "probabilities": {lab: round(float(v), 6) for lab, v in zip(self.labels, p)}})
-        return out
+        return [label_result(p, self.labels) for p in probs]
 
     @property
     def pair_column(self) -> str | None:
         """The column of second texts the model was trained with (None: single texts)."""
-        return self.backend.info.get("text_pair_column")
+        return self.backend.info.text_pair_column
 
     def describe(self) -> dict:
         return {"max_seq_length": self.feature_cfg.max_seq_length, "truncation": self.feature_cfg.truncation,

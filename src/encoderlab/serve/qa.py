@@ -5,17 +5,22 @@ A request (one context, several questions) is tokenized into sliding-window feat
 features go through the dynamic batcher one by one (so features of concurrent requests share a
 forward), and :func:`encoderlab.qa.postprocessing.postprocess_qa` merges the windows' logits into
 the top-k spans of each question. Tokenizing and post-processing run in worker threads too.
+
+Windows, query length, n-best size, answer length and null threshold are the model's
+:class:`~encoderlab.modelinfo.ModelInfo` (what it was trained with), exactly as ``ask`` and
+``evaluate --model`` use them; ``no_answer_score`` is the probability of "no answer", as in
+:class:`encoderlab.qa.predict.QuestionAnswerer`.
 """
 from __future__ import annotations
 
 import asyncio
-import math
 
 import numpy as np
 
 from ..data.squad import QAExample
-from ..qa.features import QAFeatureConfig, QAFeatures, make_features
+from ..qa.features import QAFeatures, make_features
 from ..qa.postprocessing import postprocess_qa
+from ..qa.predict import no_answer_probability
 from .backends import ModelBackend
 from .batcher import DynamicBatcher
 
@@ -24,21 +29,18 @@ class QAService:
     """``await service.answer(context, questions, top_k)`` -> one result dict per question."""
 
     def __init__(self, backend: ModelBackend, *, max_batch_size: int = 32, max_wait_ms: float = 5.0,
-                 max_seq_length: int | None = None, doc_stride: int = 128, max_query_length: int = 64,
-                 max_answer_length: int = 30):
+                 max_seq_length: int | None = None, doc_stride: int | None = None,
+                 max_query_length: int | None = None, max_answer_length: int | None = None):
         if backend.task != "qa":
             raise ValueError(f"{backend.name} is a {backend.task} model, not a QA model")
         self.backend = backend
-        seq = int(max_seq_length or backend.info.get("max_seq_length", 384))
-        seq = min(seq, backend.max_positions)
-        special = backend.tokenizer.num_special_tokens_to_add(pair=True)
-        query = min(int(backend.info.get("max_query_length", max_query_length)), max(1, seq // 4))
-        room = seq - query - special
-        self.feature_cfg = QAFeatureConfig(seq, min(int(backend.info.get("doc_stride", doc_stride)), max(0, room // 2)),
-                                           query)
-        self.with_null = backend.info.get("squad_version") == "2.0"
-        self.null_threshold = float(backend.info.get("null_threshold", 0.0) or 0.0)
-        self.max_answer_length = max_answer_length
+        self.info = backend.info.override(max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                          max_query_length=max_query_length, max_answer_length=max_answer_length)
+        self.info.check_positions(backend.config)
+        self.feature_cfg = self.info.qa_features()
+        self.with_null = self.info.with_null
+        self.null_threshold = float(self.info.null_threshold)
+        self.max_answer_length = int(self.info.max_answer_length)
         self.batcher = DynamicBatcher(self._forward_rows, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                                       name=backend.name)
 
@@ -63,25 +65,18 @@ class QAService:
         for i, (s, e) in enumerate(logits):
             start[i, : len(s)], end[i, : len(e)] = s, e
         preds = postprocess_qa(start, end, feats.padded_offsets(length), feats.example_index,
-                               [context] * len(questions), n_best_size=max(20, top_k),
+                               [context] * len(questions), n_best_size=max(int(self.info.n_best_size), top_k),
                                max_answer_length=self.max_answer_length, with_null=self.with_null,
                                null_threshold=self.null_threshold, cls_index=feats.cls_index)
-        # null score per question: the lowest CLS start+end over its windows (as postprocess_qa does for v2)
-        feat_null = start[np.arange(len(logits)), feats.cls_index].astype(np.float64) + \
-            end[np.arange(len(logits)), feats.cls_index].astype(np.float64)
         results = []
-        for i, (q, p) in enumerate(zip(questions, preds)):
-            mine = feat_null[feats.example_index == i]
-            null = float(mine.min()) if mine.size else math.nan
+        for q, p in zip(questions, preds):
             spans = [c for c in p.candidates if c.start_char >= 0][:top_k]
-            null_prob = next((c.probability for c in p.candidates if c.start_char < 0), None)
-            diff = (null - p.best_non_null.score) if p.best_non_null is not None and math.isfinite(null) else None
+            null_prob = no_answer_probability(p) if self.with_null else None
             results.append({
                 "question": q,
                 "answers": [{"text": c.text, "score": round(float(c.probability), 6), "start": int(c.start_char),
                              "end": int(c.end_char)} for c in spans],
-                "no_answer_score": None if diff is None else round(float(diff), 6),
-                "no_answer_probability": None if null_prob is None else round(float(null_prob), 6),
+                "no_answer_score": None if null_prob is None else round(float(null_prob), 6),
                 "answerable": (p.answer != "") if self.with_null else bool(spans),
             })
         return results

@@ -65,7 +65,7 @@ function renderAnswers(context, data) {
       " ", el("span", { class: "conf" }, `(${pct(a.score)}, chars ${a.start}–${a.end})`))));
     const block = el("div", { class: "question" }, el("h4", {}, "Q: " + r.question), list);
     if (!r.answerable) block.append(el("div", { class: "noans" }, "The model thinks this question has no answer in the context."));
-    if (r.no_answer_score !== null) block.append(el("div", { class: "conf" }, `no-answer score: ${r.no_answer_score.toFixed(3)}`));
+    if (r.no_answer_score !== null) block.append(el("div", { class: "conf" }, `no-answer probability: ${(100 * r.no_answer_score).toFixed(1)}%`));
     block.addEventListener("click", () => select(block, r));
     box.append(block);
     return [block, r];
