@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncoderlabError, ModelError
-from ..export.onnx import INT8_FILE, ONNX_FILE, OUTPUTS, model_input_names, model_task, onnx_session, resolve_model_dir
+from ..export.onnx import (INT8_FILE, ONNX_FILE, model_input_names, model_task, onnx_outputs, onnx_session,
+                           resolve_model_dir)
+
+from ..tasks import get_task
 
 BACKENDS = ("torch", "onnx")
 
@@ -31,7 +34,7 @@ class ModelBackend:
         self.name, self.path, self.config, self.tokenizer = name, path, config, tokenizer
         self.task = model_task(config)
         self.input_names = input_names
-        self.output_names = OUTPUTS[self.task]
+        self.output_names = onnx_outputs(self.task)
         info = getattr(config, "encoderlab", None) or {}
         self.info: dict = info if isinstance(info, dict) else {}
         self.max_positions = int(getattr(config, "max_position_embeddings", 512) or 512)
@@ -41,7 +44,7 @@ class ModelBackend:
 
     @property
     def labels(self) -> list[str] | None:
-        if self.task != "classify":
+        if not get_task(self.task).labelled:
             return None
         id2label = getattr(self.config, "id2label", None) or {}
         return [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(int(self.config.num_labels))]
