@@ -122,8 +122,9 @@ class RunDir:
         return [json.loads(l) for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self, config: dict, *, resume: bool = False, overwrite: bool = False) -> None:
-        """Create the directory; refuse to clobber a finished or foreign run unless asked."""
+    def start(self, config: dict, *, resume: bool = False, overwrite: bool = False, task: str | None = None) -> None:
+        """Create the directory; refuse to clobber a finished or foreign run unless asked. `task` (a name of the
+        task registry) is recorded in run.json, so that reports know which metrics the run has."""
         if self.path.exists() and any(self.path.iterdir()) and not resume:
             if not overwrite:
                 raise EncoderlabError(f"{self.path} already exists and is not empty: pass --overwrite, "
@@ -134,7 +135,7 @@ class RunDir:
             (self.path / "metrics.json").unlink()  # the run is unfinished again until it completes
         self.write_config(config)
         self.write_json("run.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                     "resumed": resume, **environment()})
+                                     "resumed": resume, **({"task": task} if task else {}), **environment()})
 
     def finish(self, status: str = "completed", **extra) -> None:
         info = self.read_json("run.json") if (self.path / "run.json").exists() else {}

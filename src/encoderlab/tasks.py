@@ -112,7 +112,7 @@ class Task:
         for m in self.metrics:
             if m.name == name:
                 return m
-        raise EncoderlabError(f"unknown metric '{name}' for task {self.name} "
+        raise EncoderlabError(f"unknown metric '{name}' for {self.title} "
                               f"(known: {', '.join(m.name for m in self.metrics)})")
 
     @property
@@ -149,7 +149,7 @@ TASKS: dict[str, Task] = {
     "qa": Task(
         name="qa", title="QA",
         config="encoderlab.qa.train:QATrainConfig", train="encoderlab.qa.train:train_qa",
-        evaluate="encoderlab.qa.evaluate:evaluate_model", predict="encoderlab.qa.predict:predict_questions",
+        evaluate="encoderlab.qa.evaluate:evaluate", predict="encoderlab.qa.predict:predict_questions",
         heads=(("qa", "AutoModelForQuestionAnswering"),),
         metrics=(Metric("exact", True, _PCT, "EM"), Metric("f1", True, _PCT, "F1"), EVAL_LOSS,
                  Metric("correct", True, None, "correct"), Metric("similar", None, None, "similar"),

@@ -19,13 +19,11 @@ from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
-from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, best_metric, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import ClassifyFeatureConfig, make_features
 from .predict import predict_features
 
-CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "mcc", "loss", "precision", "recall", "precision_macro",
-                    "recall_macro")
 
 
 @dataclass
@@ -129,9 +127,7 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    if cfg.metric_for_best_model not in CLASSIFY_METRICS:
-        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for classification "
-                              f"(known: {', '.join(CLASSIFY_METRICS)})")
+    metric, greater_is_better = best_metric(cfg)       # the task registry's classification metrics
     if cfg.truncation not in TRUNCATIONS:
         raise EncoderlabError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not '{cfg.truncation}'")
     precision = resolve_precision(cfg.precision)
@@ -180,10 +176,9 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool = False, overwrite:
                     "examples_per_second": len(eval_feats) / max(time.time() - start, 1e-9)}, out
 
         evaluator = StepEvaluator(evaluate)
-        metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                                collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=metric != "loss", callbacks=callbacks)
+                               greater_is_better=greater_is_better, callbacks=callbacks)
         result, final = fit(trainer, evaluator, checkpoint)
         out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))

@@ -13,14 +13,14 @@ from typing import Any, Callable
 from ..errors import EncoderlabError, ModelError
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (StepEvaluator, TrainConfig, fit, is_main_process, make_trainer,
+from ..training import (StepEvaluator, TrainConfig, best_metric, fit, is_main_process, make_trainer,
                         record_final, resolve_precision, save_model, started_run, train_summary)
 from .corpus import Corpus, hold_out, load_corpus
 from .evaluate import MaskedLMEvaluator, perplexity
 from .features import MaskingCollator, build_features
 
-OBJECTIVES = ("mlm", "mlm+nsp")
-PRETRAIN_METRICS = {"loss": False, "perplexity": False, "nsp_accuracy": True, "nsp_loss": False}
+OBJECTIVES = ("mlm", "mlm+nsp")     # the heads of the registry's mlm task (AutoModelForMaskedLM / ForPreTraining)
+NSP_METRICS = ("nsp_accuracy", "nsp_loss")
 
 
 @dataclass
@@ -52,46 +52,24 @@ def load_pretrain_data(cfg: PretrainConfig) -> tuple[Corpus, Corpus]:
     return hold_out(corpus, cfg.eval_fraction, cfg.seed)
 
 
-def _check_config(cfg: PretrainConfig) -> str:
+def _check_config(cfg: PretrainConfig) -> tuple[str, bool]:
     if cfg.objective not in OBJECTIVES:
         raise EncoderlabError(f"unknown objective '{cfg.objective}' (known: {', '.join(OBJECTIVES)})")
     if not 0 < cfg.mlm_probability < 1:
         raise EncoderlabError(f"mlm_probability must be between 0 and 1 (exclusive), not {cfg.mlm_probability}")
-    metric = cfg.metric_for_best_model or "loss"
-    if metric not in PRETRAIN_METRICS or (metric.startswith("nsp") and cfg.objective != "mlm+nsp"):
-        known = [m for m in PRETRAIN_METRICS if cfg.objective == "mlm+nsp" or not m.startswith("nsp")]
-        raise EncoderlabError(f"unknown metric '{metric}' for pretraining with {cfg.objective} "
-                              f"(known: {', '.join(known)})")
-    return metric
+    # the registry's masked-LM metrics; the NSP ones only with an NSP head
+    return best_metric(cfg, allowed=lambda name: cfg.objective == "mlm+nsp" or name not in NSP_METRICS)
 
 
 def load_pretraining_model(cfg: PretrainConfig):
     """The model with the objective's heads: MaskedLM for mlm, ForPreTraining (MLM + NSP heads) for mlm+nsp."""
     import inspect
 
-    task = "mlm" if cfg.objective == "mlm" else "pretraining"
-    resolved = load_model(cfg.model, task, tokenizer=cfg.tokenizer, seed=cfg.seed)
-    if task == "pretraining" and "next_sentence_label" not in inspect.signature(resolved.model.forward).parameters:
+    resolved = load_model(cfg.model, cfg.objective, tokenizer=cfg.tokenizer, seed=cfg.seed)   # head mlm / mlm+nsp
+    if cfg.objective == "mlm+nsp" and "next_sentence_label" not in inspect.signature(resolved.model.forward).parameters:
         raise ModelError(f"{cfg.model} ({resolved.model.config.model_type}) has no next-sentence-prediction head; "
                          f"use --objective mlm")
     return resolved
-
-
-def _log_before_evaluation_callback():
-    """A TrainerCallback making Trainer log the training loss right before every evaluation, so each
-    row of the perplexity table has the training loss of the steps since the previous evaluation."""
-    from transformers import TrainerCallback
-
-    class LogBeforeEvaluation(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if control.should_evaluate:
-                control.should_log = True
-
-        def on_epoch_end(self, args, state, control, **kwargs):
-            if control.should_evaluate:
-                control.should_log = True
-
-    return LogBeforeEvaluation()
 
 
 def epoch_table(history: list[dict]) -> list[dict[str, Any]]:
@@ -176,7 +154,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    metric = _check_config(cfg)
+    metric, greater_is_better = _check_config(cfg)
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 
@@ -187,7 +165,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     positions = getattr(model.config, "max_position_embeddings", 512)
     if cfg.max_seq_length > positions:
         raise EncoderlabError(f"max_seq_length {cfg.max_seq_length} exceeds the model's {positions} positions")
-    model.config.encoderlab = {"task": "pretraining", "objective": cfg.objective, "corpus": cfg.corpus}
+    model.config.encoderlab = {"task": "mlm", "objective": cfg.objective, "corpus": cfg.corpus}
 
     main_process = is_main_process()
     run = RunDir(cfg.output_dir)
@@ -219,8 +197,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
         collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
                                collator=collator, evaluator=evaluator, metric=metric,
-                               greater_is_better=PRETRAIN_METRICS[metric],
-                               callbacks=[_log_before_evaluation_callback(), *(callbacks or [])])
+                               greater_is_better=greater_is_better, callbacks=callbacks)
         initial = None
         if cfg.eval_before_training and checkpoint is None:
             initial = evaluator(trainer)

@@ -11,13 +11,10 @@ from ..errors import EncoderlabError
 from ..metrics.squad import squad_evaluate
 from ..models import load_model
 from ..runs import RunDir
-from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, fit, is_main_process,
+from ..training import (DynamicPadCollator, StepEvaluator, TrainConfig, best_metric, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
-
-QA_METRICS = ("exact", "f1", "loss", "correct", "modified_exact", "HasAns_f1", "NoAns_exact")
-
 
 @dataclass
 class QATrainConfig(TrainConfig):
@@ -107,8 +104,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
     `callbacks`: extra transformers.TrainerCallback objects handed to the Trainer.
     """
     t_start = time.time()
-    if cfg.metric_for_best_model not in QA_METRICS:
-        raise EncoderlabError(f"unknown metric '{cfg.metric_for_best_model}' for QA (known: {', '.join(QA_METRICS)})")
+    metric, greater_is_better = best_metric(cfg)       # the task registry's QA metrics
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 
@@ -154,10 +150,9 @@ def train_qa(cfg: QATrainConfig, *, resume: bool = False, overwrite: bool = Fals
             return {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
 
         evaluator = StepEvaluator(evaluate)
-        metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                                collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=metric != "loss", callbacks=callbacks)
+                               greater_is_better=greater_is_better, callbacks=callbacks)
         result, final = fit(trainer, evaluator, checkpoint)
         out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank
