@@ -159,7 +159,7 @@ def test_figures_have_both_runs_in_the_legends(two_runs):
                                           "minilm-seed2 (train)", "minilm-seed2 (validation)"]
     # the EM and F1 panels: one line per run, a point per evaluation (the closing "final" line is not one)
     panels = [ax for ax in metrics.axes if ax.get_legend() is not None]
-    assert [ax.get_ylabel() for ax in panels] == ["EM", "F1"]
+    assert [ax.get_ylabel() for ax in panels] == ["EM (%)", "F1 (%)"]
     history = runs[0].history
     evals = [r for r in history if "eval_exact" in r and not r.get("final")]
     for ax, key in zip(panels, ("eval_exact", "eval_f1")):
