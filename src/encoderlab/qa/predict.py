@@ -151,8 +151,8 @@ def tiny_example(directory):
 
     context = "The committee wrote the report in 2019 after two years of hearings."
     return TaskExample(config={"train": "builtin:squad-sample", "limit": 16, "eval_limit": 8, "max_seq_length": 128,
-                               "doc_stride": 64},
+                               "doc_stride": 32},
                        evaluate_data="builtin:squad-sample", evaluate_kwargs={"limit": 8, "max_seq_length": 128,
-                                                                             "doc_stride": 64},
+                                                                             "doc_stride": 32},
                        predict_inputs=[{"question": "When was the report written?", "context": context}],
                        serve_request={"question": "When was the report written?", "context": context})
