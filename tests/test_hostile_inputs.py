@@ -298,6 +298,7 @@ def test_fuzz_squad_jsonl_loader(tmp_path_factory, rows, junk):
 @given(rows=st.lists(st.dictionaries(st.sampled_from(["text", "label", "id", "sentence", "x"]), _scalar | _json,
                                      max_size=4) | _json, max_size=4),
        fmt=st.sampled_from(["jsonl", "json", "tsv", "csv"]))
+@example(rows=[{"\n": None}], fmt="jsonl")      # was: a column named "\n" split the error message in two lines
 def test_fuzz_text_loader(tmp_path_factory, rows, fmt):
     from encoderlab.data.text import build_label_map, encode_labels, load_text_dataset
 
@@ -371,3 +372,12 @@ def test_fuzz_sweep_file_parser(tmp_path_factory, sweep):
         spec.distributions()
     except EncoderlabError as exc:
         _one_line(exc)
+
+
+@pytest.mark.timeout(30)
+def test_error_messages_are_one_line_whatever_the_data_brings():
+    from encoderlab.errors import DataError
+
+    exc = DataError("d.jsonl: cannot find the text column (columns found: \n, a\rb, c\u2028d)")
+    assert str(exc) == "d.jsonl: cannot find the text column (columns found: \\n, a\\rb, c\\u2028d)"
+    assert len(str(exc).splitlines()) == 1

@@ -23,7 +23,7 @@ def test_old_saved_dicts_are_read():
     # an MLM run before ModelInfo: task "pretraining"
     old_mlm = model_info({"encoderlab": {"task": "pretraining", "objective": "mlm+nsp", "corpus": "wiki.txt"},
                           "architectures": ["BertForPreTraining"]})
-    assert (old_mlm.task, old_mlm.objective, old_mlm.corpus, old_mlm.head) == ("mlm", "mlm+nsp", "wiki.txt", "pretraining")
+    assert (old_mlm.task, old_mlm.objective, old_mlm.corpus, old_mlm.head) == ("mlm", "mlm+nsp", "wiki.txt", "mlm+nsp")
     # a QA run of today's trainer: no n-best / answer length recorded -> defaults; unknown keys ignored
     qa = model_info({"encoderlab": {"task": "qa", "squad_version": "2.0", "null_threshold": 1.5,
                                     "max_seq_length": 128, "doc_stride": 32, "max_query_length": 48, "future": 1}})

@@ -82,9 +82,6 @@ class TrainConfig:
         "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
         "seed": (0, 2**32 - 1, True, True),
     }
-    #: metric names `metric_for_best_model` accepts, and the task's name in messages (each task config sets them)
-    METRICS: ClassVar[tuple[str, ...]] = ()
-    TASK_TITLE: ClassVar[str] = "this task"
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -117,12 +114,30 @@ class TrainConfig:
         if self.max_steps == 0:
             raise EncoderlabError(f"max_steps ({option_flag(type(self), 'max_steps')}) must be positive "
                                   f"(or -1: use the epochs), not 0")
-        metric = self.metric_for_best_model
-        if metric is not None and self.METRICS and metric not in self.METRICS:
-            raise EncoderlabError(f"unknown metric '{metric}' for {self.TASK_TITLE} (known: {', '.join(self.METRICS)})")
+        self.selection_metric()
+
+    def selection_metric(self) -> tuple[str, bool]:
+        """(metric_for_best_model or the task's headline metric, greater_is_better), checked against the
+        task registry."""
+        return best_metric(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def best_metric(cfg: TrainConfig, allowed=lambda name: True) -> tuple[str, bool]:
+    """(metric_for_best_model, greater_is_better): the option (default: the task's headline metric) checked
+    against the task registry's metrics of the config's task; `allowed` refuses metrics a setting rules out."""
+    from .tasks import task_of_config_class
+
+    task = task_of_config_class(type(cfg))
+    if task is None:                       # a config class outside the registry: loss, lower is better
+        return cfg.metric_for_best_model or "loss", False
+    candidates = [m for m in task.optimizable() if allowed(m.name)]
+    name = cfg.metric_for_best_model or task.headline
+    if name not in [m.name for m in candidates]:
+        raise EncoderlabError(f"unknown metric '{name}' for {task.title} (known: {', '.join(m.name for m in candidates)})")
+    return name, bool(task.metric(name).higher_is_better)
 
 
 def option_flag(cls, name: str) -> str:

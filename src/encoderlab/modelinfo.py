@@ -27,10 +27,9 @@ from typing import Any
 
 from .errors import ModelError
 
-TASKS = ("qa", "classify", "mlm")
-_ALIASES = {"pretraining": "mlm"}       # MLM runs before ModelInfo wrote task "pretraining"
-_ARCHITECTURES = (("ForQuestionAnswering", "qa"), ("ForSequenceClassification", "classify"),
-                  ("ForMaskedLM", "mlm"), ("ForPreTraining", "mlm"))
+from .tasks import TASKS, find_task, head_of_architecture
+
+OBJECTIVE_HEADS = ("mlm", "mlm+nsp")     # the masked-LM task's heads, named like its objectives
 
 QA_DEFAULTS = dict(max_seq_length=384, doc_stride=128, max_query_length=64, squad_version="1.1",
                    null_threshold=0.0, n_best_size=20, max_answer_length=30)
@@ -78,8 +77,8 @@ class ModelInfo:
             return cls(trained=False)
         names = {f.name for f in fields(cls)} - {"trained"}
         kw = {k: v for k, v in data.items() if k in names}
-        task = _ALIASES.get(kw.get("task"), kw.get("task"))
-        kw["task"] = task if task in TASKS else None
+        task = find_task(kw.get("task"))       # the registry's name: "pretraining" (old MLM runs) -> "mlm"
+        kw["task"] = task.name if task is not None else None
         if kw.get("labels") is not None:
             kw["labels"] = [str(x) for x in kw["labels"]]
         return cls(**kw, trained=kw["task"] is not None)
@@ -104,7 +103,7 @@ class ModelInfo:
     def head(self) -> str:
         """The head :func:`encoderlab.models.load_model` loads for this task ("base" for a bare encoder)."""
         if self.task == "mlm":
-            return "pretraining" if self.objective == "mlm+nsp" else "mlm"
+            return "mlm+nsp" if self.objective == "mlm+nsp" else "mlm"
         return self.task or "base"
 
     def check_positions(self, config: Any) -> None:
@@ -149,11 +148,11 @@ def model_info(source: Any, task: str | None = None) -> ModelInfo:
     info = ModelInfo.from_dict(_get(config, "encoderlab") if config is not None else None)
     if info.task is None and config is not None:
         for arch in _get(config, "architectures") or []:
-            found = next((t for suffix, t in _ARCHITECTURES if str(arch).endswith(suffix)), None)
+            found = head_of_architecture(str(arch))          # the registry's heads: (task, head)
             if found:
-                info.task, info.trained = found, True
-                if found == "mlm" and str(arch).endswith("ForPreTraining") and info.objective is None:
-                    info.objective = "mlm+nsp"
+                info.task, info.trained = found[0].name, True
+                if found[1] in OBJECTIVE_HEADS and info.objective is None:
+                    info.objective = found[1]                # an MLM model's head is its objective
                 break
     if info.task is None and task is not None:
         info.task, info.trained = task, False

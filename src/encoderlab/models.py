@@ -23,13 +23,7 @@ from .errors import ModelError
 
 DEFAULT_MODEL = "builtin:minilm-l6"
 
-TASK_AUTO_CLASSES = {
-    "qa": "AutoModelForQuestionAnswering",
-    "classify": "AutoModelForSequenceClassification",
-    "mlm": "AutoModelForMaskedLM",
-    "pretraining": "AutoModelForPreTraining",     # BERT: MLM + next-sentence-prediction heads
-    "base": "AutoModel",
-}
+BASE = "base"          # the bare encoder (AutoModel); every other head comes from the task registry
 
 # Config presets with the real shapes of the public checkpoints. `tokenizer` names where an
 # offline vocabulary-compatible tokenizer comes from: "builtin:minilm-l6" ships the
@@ -100,12 +94,25 @@ def model_source(spec: str) -> str:
     return run_model_dir(spec)
 
 
+def auto_classes() -> dict[str, str]:
+    """{head: Transformers auto class}: ``base`` and every head of the task registry (qa, classify, mlm, mlm+nsp)."""
+    from .tasks import heads
+
+    return {BASE: "AutoModel", **heads()}
+
+
 def _auto_class(task: str):
+    """The auto class for a head, a task name or an alias (``pretraining`` -> mlm+nsp)."""
     import transformers
 
-    if task not in TASK_AUTO_CLASSES:
-        raise ModelError(f"unknown task '{task}' (known: {', '.join(TASK_AUTO_CLASSES)})")
-    return getattr(transformers, TASK_AUTO_CLASSES[task])
+    from .tasks import find_task, head_of_task_name
+
+    known = auto_classes()
+    if task not in known and find_task(task) is not None:
+        task = head_of_task_name(task)
+    if task not in known:
+        raise ModelError(f"unknown task '{task}' (known: {', '.join(known)})")
+    return getattr(transformers, known[task])
 
 
 def _check_local_dir(path: Path) -> None:

@@ -101,13 +101,37 @@ class RunDir:
         return self.path / name
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        """A JSON file of the run; a malformed one raises a DataError naming the file and the place."""
+        from .data.io import read_json
+
+        return read_json(self.path / name)
+
+    def read_json_object(self, name: str) -> dict[str, Any]:
+        obj = self.read_json(name)
+        if not isinstance(obj, dict):
+            raise EncoderlabError(f"{self.path / name}: expected a JSON object, got {type(obj).__name__}")
+        return obj
 
     def write_config(self, config: dict) -> None:
         atomic_write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
     def read_config(self) -> dict:
-        return yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
+        """config.yaml as a mapping ({} when empty); malformed YAML raises an error naming ``file:line``."""
+        path = self.path / "config.yaml"
+        try:
+            obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise EncoderlabError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise EncoderlabError(f"{path}{where}: malformed YAML ({problem})") from None
+        if obj is None:
+            return {}
+        if not isinstance(obj, dict):
+            raise EncoderlabError(f"{path}: expected a mapping of option names to values")
+        return obj
 
     def append_history(self, record: dict) -> None:
         """One JSON line per record; each line is written whole with a single write call."""
@@ -116,10 +140,39 @@ class RunDir:
             fh.write(line)
 
     def history(self) -> list[dict]:
-        p = self.path / "history.jsonl"
-        if not p.exists():
+        """history.jsonl as a list of objects ([] when absent); a malformed line raises an error naming ``file:line``."""
+        path = self.path / "history.jsonl"
+        if not path.exists():
             return []
-        return [json.loads(l) for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise EncoderlabError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        records = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EncoderlabError(f"{path}:{lineno}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+            if not isinstance(record, dict):
+                raise EncoderlabError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+        return records
+
+    @property
+    def task(self) -> str | None:
+        """The run's task: run.json's ``task``, else its model's config (older runs); None when unknown."""
+        try:
+            info = self.read_json("run.json") if (self.path / "run.json").is_file() else {}
+        except EncoderlabError:
+            info = {}
+        if isinstance(info, dict) and info.get("task"):
+            return str(info["task"])
+        from .models import saved_model_task
+
+        return saved_model_task(str(self.path)) if self.model_dir.is_dir() else None
 
     def keep_history(self, keep) -> int:
         """Rewrite history.jsonl atomically with the records for which `keep(record)` is true (a line torn
@@ -145,8 +198,9 @@ class RunDir:
         return dropped
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self, config: dict, *, resume: bool = False, overwrite: bool = False) -> None:
-        """Create the directory; refuse to clobber a finished or foreign run unless asked."""
+    def start(self, config: dict, *, resume: bool = False, overwrite: bool = False, task: str | None = None) -> None:
+        """Create the directory; refuse to clobber a finished or foreign run unless asked. `task` (a name of the
+        task registry) is recorded in run.json, so that reports know which metrics the run has."""
         if self.path.exists() and any(self.path.iterdir()) and not resume:
             if not overwrite:
                 raise EncoderlabError(f"{self.path} already exists and is not empty: pass --overwrite, "
@@ -157,7 +211,7 @@ class RunDir:
             (self.path / "metrics.json").unlink()  # the run is unfinished again until it completes
         self.write_config(config)
         self.write_json("run.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                     "resumed": resume, **environment()})
+                                     "resumed": resume, **({"task": task} if task else {}), **environment()})
 
     def finish(self, status: str = "completed", **extra) -> None:
         info = self.read_json("run.json") if (self.path / "run.json").exists() else {}
@@ -177,7 +231,7 @@ class RunDir:
     def status(self) -> str:
         try:
             return self.read_json("run.json")["status"]
-        except (OSError, KeyError, json.JSONDecodeError):
+        except (OSError, KeyError, TypeError, EncoderlabError):
             return "unknown"
 
 

@@ -18,12 +18,12 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
-from .config import TrainConfig  # noqa: F401  (re-exported: the engine's options)
+from .config import TrainConfig, best_metric  # noqa: F401  (re-exported: the engine's options)
 from .errors import EncoderlabError
 from .runs import RunDir
 
@@ -153,27 +153,15 @@ def predict_in_order(model, columns: dict[str, list], collator, *, batch_size: i
     if accelerator is not None and accelerator.num_processes > 1:
         shard = order[accelerator.process_index::accelerator.num_processes]
     loss_sum, loss_count = 0.0, 0
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else
-                torch.autocast(device_type=device.type, dtype=torch.float16) if precision == "fp16" else None)
-    was_training = model.training
-    model.eval()
     chunks = [shard[i:i + batch_size] for i in range(0, len(shard), batch_size)]
+    batches = (collator([{k: columns[k][i] for k in columns} for i in idx]) for idx in chunks)
     local: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
-    with torch.inference_mode():
-        for idx in _progress(chunks, desc, show_progress):
-            batch = collator([{k: columns[k][i] for k in columns} for i in idx])
-            batch = {k: v.to(device) for k, v in batch.items()}
-            if autocast is not None:
-                with autocast:
-                    out = model(**batch)
-            else:
-                out = model(**batch)
-            if getattr(out, "loss", None) is not None:
-                loss_sum += float(out.loss) * len(idx)
-                loss_count += len(idx)
-            local.append((idx, {name: out[name].float().cpu().numpy() for name in outputs}))
-    if was_training:
-        model.train()
+    for idx, (batch, out) in zip(chunks, forward_batches(model, batches, device=device, precision=precision,
+                                                          desc=desc, show_progress=show_progress, total=len(chunks))):
+        if getattr(out, "loss", None) is not None:
+            loss_sum += float(out.loss) * len(idx)
+            loss_count += len(idx)
+        local.append((idx, {name: out[name].float().cpu().numpy() for name in outputs}))
     if accelerator is not None and accelerator.num_processes > 1:
         from accelerate.utils import gather_object
 
@@ -190,13 +178,41 @@ def predict_in_order(model, columns: dict[str, list], collator, *, batch_size: i
     return results, (loss_sum / loss_count if loss_count else None)
 
 
-def _progress(items: list, desc: str, show: bool) -> Iterator:
+def forward_batches(model, batches: Iterable[dict], *, device, precision: str, desc: str = "predicting",
+                    show_progress: bool = True, total: int | None = None,
+                    targets: tuple[str, ...] = ()) -> Iterator[tuple[dict, Any]]:
+    """The one evaluation loop: yields (batch on `device`, model output) for each batch, in inference mode,
+    under autocast for bf16/fp16, the model in eval mode (its training mode is restored at the end).
+
+    Callers reduce the outputs their own way: `predict_in_order` keeps logits, the masked-LM evaluator
+    sums masked-token losses. `targets` are batch keys kept from the model (the caller scores them)."""
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else
+                torch.autocast(device_type=device.type, dtype=torch.float16) if precision == "fp16" else None)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in _progress(batches, desc, show_progress, total):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                inputs = {k: v for k, v in batch.items() if k not in targets}
+                if autocast is not None:
+                    with autocast:
+                        out = model(**inputs)
+                else:
+                    out = model(**inputs)
+                yield batch, out
+    finally:
+        if was_training:
+            model.train()
+
+
+def _progress(items: Iterable, desc: str, show: bool, total: int | None = None) -> Iterator:
     if not show:
         yield from items
         return
     from tqdm.auto import tqdm
 
-    yield from tqdm(items, desc=desc, leave=False, unit="batch")
+    yield from tqdm(items, desc=desc, leave=False, unit="batch", total=total)
 
 
 def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator,
@@ -267,7 +283,7 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)
     extra_callbacks = list(callbacks or [])
-    callbacks = [HistoryCallback()]
+    callbacks = [LogTrainingLossCallback(), HistoryCallback()]
     trim = glibc_malloc_trim()
     if trim is not None and args.device.type == "cpu":
         callbacks.append(MemoryTrimCallback(trim))
@@ -283,6 +299,25 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     return trainer
 
 
+try:
+    from transformers import TrainerCallback as _TrainerCallback
+except ImportError:  # pragma: no cover - transformers is a hard dependency
+    _TrainerCallback = object
+
+
+class LogTrainingLossCallback(_TrainerCallback):
+    """Log the training loss at the end of every epoch and right before every evaluation, whatever
+    logging_steps says: every epoch has a training-loss point on the curves, and every evaluation row
+    the training loss of the steps since the previous log (Trainer skips a log at a step already logged)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_evaluate:
+            control.should_log = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_log = True
+
+
 def glibc_malloc_trim() -> Callable[[int], int] | None:
     """glibc's malloc_trim, or None off glibc (macOS, Windows, musl)."""
     import ctypes
@@ -292,12 +327,6 @@ def glibc_malloc_trim() -> Callable[[int], int] | None:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
         return None
-
-
-try:
-    from transformers import TrainerCallback as _TrainerCallback
-except ImportError:  # pragma: no cover - transformers is a hard dependency
-    _TrainerCallback = object
 
 
 class MemoryTrimCallback(_TrainerCallback):
@@ -414,7 +443,10 @@ def started_run(run: RunDir, cfg: TrainConfig, *, resume: bool | str, overwrite:
         log(f"resuming from {checkpoint} (step {step})" if checkpoint else
             f"no complete checkpoint in {run.checkpoints_dir}: starting from the beginning")
     if main:
-        run.start(cfg.to_dict(), resume=bool(resume), overwrite=overwrite)
+        from .tasks import task_of_config_class
+
+        task = task_of_config_class(type(cfg))
+        run.start(cfg.to_dict(), resume=bool(resume), overwrite=overwrite, task=task.name if task else None)
         if resume:   # the steps after the checkpoint are trained again: each step keeps one record
             step = checkpoint_step(checkpoint) if checkpoint else -1
             run.keep_history(lambda r: r.get("step", 0) <= step and not r.get("final") and "train_runtime" not in r)

@@ -159,7 +159,7 @@ def test_figures_have_both_runs_in_the_legends(two_runs):
                                           "minilm-seed2 (train)", "minilm-seed2 (validation)"]
     # the EM and F1 panels: one line per run, a point per evaluation (the closing "final" line is not one)
     panels = [ax for ax in metrics.axes if ax.get_legend() is not None]
-    assert [ax.get_ylabel() for ax in panels] == ["EM", "F1"]
+    assert [ax.get_ylabel() for ax in panels] == ["EM (%)", "F1 (%)"]
     history = runs[0].history
     evals = [r for r in history if "eval_exact" in r and not r.get("final")]
     for ax, key in zip(panels, ("eval_exact", "eval_f1")):
@@ -430,3 +430,44 @@ def test_read_only_directory(capsys, tmp_path, two_runs):
         assert_one_line_error(code, err, "cannot write", "Permission denied")
     finally:
         locked.chmod(0o700)
+
+
+# -- per-task figures (task registry) -------------------------------------------------------------
+def mlm_history() -> list[dict]:
+    history = [{"step": 0, "epoch": 0.0, "time": 0.0, "eval_loss": 10.3, "eval_perplexity": 29732.6}]
+    for step in (1, 2, 3, 4):
+        history.append({"step": step, "epoch": step / 2, "time": step, "loss": 10.0 - step})
+        if step % 2 == 0:
+            history.append({"step": step, "epoch": step / 2, "time": step, "eval_loss": 9.0 - step,
+                            "eval_perplexity": math.exp(9.0 - step)})
+    return history
+
+
+@pytest.mark.timeout(60)
+def test_mlm_run_gets_a_perplexity_curve_and_loss_on_epochs(tmp_path):
+    run = write_run(tmp_path, "mlm", history=mlm_history(), metrics={"loss": 5.0, "perplexity": math.exp(5.0)})
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "task": "pretraining"}))   # the old name still reads as mlm
+    written, figs = plot_runs([run], tmp_path / "out", x="epoch")
+    assert [p.name for p in written] == ["loss.png", "metrics.png"]
+    loss_ax = figs.figures[0].figure.axes[0]
+    assert loss_ax.get_xlabel() == "epoch"
+    assert list(loss_ax.get_lines()[0].get_xdata()) == [0.5, 1.0, 1.5, 2.0]      # training loss on epochs too
+    (ppl,) = [ax for ax in figs.figures[1].figure.axes if ax.get_legend() is not None]
+    assert ppl.get_ylabel() == "perplexity" and ppl.get_yscale() == "log"
+    assert list(ppl.get_lines()[0].get_xdata()) == [0.0, 1.0, 2.0]
+    assert list(ppl.get_lines()[0].get_ydata()) == pytest.approx([29732.6, math.exp(7.0), math.exp(5.0)])
+
+
+@pytest.mark.timeout(60)
+def test_classification_f1_and_qa_f1_never_share_an_axis(tmp_path, two_runs):
+    cls_history = [{"step": s, "epoch": s / 10, "time": s, "eval_loss": 0.5, "eval_accuracy": 0.8, "eval_f1": 0.75}
+                   for s in (5, 10)]
+    cls = write_run(tmp_path, "cls", history=cls_history, metrics={"accuracy": 0.8, "f1": 0.75, "loss": 0.5})
+    figs = make_figures(load_runs([two_runs[0], cls]))
+    metrics = next(f for f in figs.figures if f.name == "metrics").figure
+    panels = {ax.get_ylabel(): legend_texts(ax) for ax in metrics.axes if ax.get_legend() is not None}
+    assert panels == {"EM (%)": ["minilm-seed1"], "F1 (%)": ["minilm-seed1"], "accuracy": ["cls"], "F1": ["cls"]}
+    page = parse(build_report(load_runs([two_runs[0], cls])))
+    assert page.rows["cls"]["F1"][0] == "0.7500" and "EM" not in page.rows["cls"]     # its own table
+    assert "perplexity" not in page.headers

@@ -202,5 +202,20 @@ def test_bad_base_config_and_options(capsys, tmp_path, base_yaml, write_yaml):
     assert_one_line_error(code, err, "missing.yaml: no such file")
     code, _, err = run_cli(capsys, "sweep", "report", "nosuchsweep", "--sweep-dir", tmp_path / "none")
     assert_one_line_error(code, err, "no sweep at")
-    with pytest.raises(EncoderlabError, match="unknown task 'mlm'"):
-        parse_sweep({**WANDB, "task": "mlm"})
+    with pytest.raises(EncoderlabError, match=r"unknown task 'ner' \(known: qa, classify, mlm\)"):
+        parse_sweep({**WANDB, "task": "ner"})
+
+
+@pytest.mark.timeout(30)
+def test_mlm_sweep_on_perplexity_minimizes_by_default():
+    spec = parse_sweep({"method": "random", "task": "pretraining", "metric": {"name": "eval_perplexity"},
+                        "parameters": {"learning_rate": {"min": 1.0e-4, "max": 1.0e-3},
+                                       "mlm_probability": {"values": [0.1, 0.15]}}})
+    assert (spec.task, spec.metric, spec.goal) == ("mlm", "perplexity", "minimize")
+    info = spec.metric_info
+    assert (info.final_key, info.log_key, info.on_eval) == ("perplexity", "eval_perplexity", True)
+    qa = parse_sweep({**WANDB, "metric": {"name": "f1"}})
+    assert qa.goal == "maximize"                  # the registry's direction when the file gives no goal
+    with pytest.raises(EncoderlabError, match="unknown metric 'accuracy' for task mlm"):
+        parse_sweep({"method": "random", "task": "mlm", "metric": "accuracy",
+                     "parameters": {"learning_rate": {"min": 1.0e-4, "max": 1.0e-3}}})

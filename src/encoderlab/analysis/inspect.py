@@ -37,9 +37,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import EncoderlabError, ModelError
-from ..models import TASK_AUTO_CLASSES, load_model, run_model_dir
+from ..models import BASE, auto_classes, load_model, run_model_dir
+from ..tasks import find_task, head_of_architecture, head_of_task_name
 
-TASKS = tuple(TASK_AUTO_CLASSES)          # base, qa, classify, mlm
+TASKS = tuple(auto_classes())          # base and the registry's heads: qa, classify, mlm, mlm+nsp
 
 
 @dataclass
@@ -293,10 +294,12 @@ def load_for_inspection(spec: str, task: str = "auto", *, num_labels: int | None
     spec = run_model_dir(spec)
     if task == "auto":
         task = saved_task(spec)
+    if task not in TASKS and find_task(task) is not None:
+        task = head_of_task_name(task)             # "pretraining" (old name) -> mlm+nsp
     if task not in TASKS:
         raise ModelError(f"unknown task '{task}' (known: auto, {', '.join(TASKS)})")
     overrides: dict[str, Any] = {}
-    if task == "classify":
+    if task != BASE and find_task(task) is not None and find_task(task).labelled:
         if num_labels is not None and num_labels < 1:
             raise EncoderlabError(f"--num-labels must be 1 or more, not {num_labels}")
         if num_labels is not None or spec.strip().startswith("scratch:"):
@@ -314,7 +317,7 @@ def inspect_model(spec: str, task: str = "auto", *, depth: int = 1, num_labels: 
     if depth < 1:
         raise EncoderlabError(f"--depth must be 1 or more, not {depth}")
     for flag, value in (("--task", task), ("--diff-task", diff_task)):
-        if value is not None and value != "auto" and value not in TASKS:
+        if value is not None and value != "auto" and value not in TASKS and find_task(value) is None:
             raise ModelError(f"unknown {flag} '{value}' (known: auto, {', '.join(TASKS)})")
     model, task = load_for_inspection(spec, task, num_labels=num_labels)
     inv = inventory(model, depth=depth, spec=spec, task=task)

@@ -8,8 +8,6 @@ from ..config import TrainConfig, option
 from ..errors import EncoderlabError
 
 _DATA, _INPUTS = "Data", "Inputs"
-CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "mcc", "loss", "precision", "recall", "precision_macro",
-                    "recall_macro")
 
 
 @dataclass
@@ -46,8 +44,6 @@ class ClassifyTrainConfig(TrainConfig):
     metric_for_best_model: Optional[str] = option("accuracy", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
 
-    TASK_TITLE: ClassVar[str] = "classification"
-    METRICS: ClassVar[tuple[str, ...]] = CLASSIFY_METRICS
     RANGES: ClassVar[dict[str, tuple]] = {
         "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
         "validation_fraction": (0, 1, False, False), "max_seq_length": (4, None, True, True),

@@ -155,3 +155,34 @@ def predict_dataset(clf: TextClassifier, spec: str, *, text_column: str | None =
         rows.append(row)
     metrics = classification_metrics(gold, out.predicted, clf.labels) if gold is not None else None
     return rows, metrics
+
+
+def evaluate_model(model: str, data: str, **kwargs) -> dict[str, Any]:
+    """Accuracy, F1, MCC… of a model on a labelled data file (the task registry's evaluate entry point)."""
+    _, metrics = predict_dataset(TextClassifier(model), data, show_progress=False, **kwargs)
+    if metrics is None:
+        raise EncoderlabError(f"{data}: no labels to evaluate against")
+    return metrics
+
+
+def predict_texts(model: str | Any, inputs: Sequence[str], *, top_k: int = 1) -> list[dict[str, Any]]:
+    """Labels and probabilities of `inputs` (the task registry's predict entry point)."""
+    return TextClassifier(model)(list(inputs), top_k=top_k)
+
+
+def tiny_example(directory):
+    """Tiny data for smoke tests of the classify task (see encoderlab.tasks.TaskExample)."""
+    from pathlib import Path
+
+    from ..tasks import TaskExample
+
+    directory = Path(directory)
+    good = ["a gripping, beautifully acted film", "warm and funny", "a delight from start to end", "great fun"]
+    bad = ["a dull, lifeless mess", "boring and far too long", "the worst film of the year", "flat and tedious"]
+    rows = [f"{t}\t1" for t in good] + [f"{t}\t0" for t in bad]
+    (directory / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(rows * 2) + "\n", encoding="utf-8")
+    (directory / "dev.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return TaskExample(config={"train": str(directory / "train.tsv"), "eval": str(directory / "dev.tsv"),
+                               "max_seq_length": 32},
+                       evaluate_data=str(directory / "dev.tsv"), predict_inputs=["warm and funny"],
+                       serve_request={"texts": ["warm and funny"]})

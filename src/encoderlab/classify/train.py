@@ -19,7 +19,7 @@ from ..metrics.classification import classification_metrics
 from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
-from .config import CLASSIFY_METRICS, ClassifyTrainConfig
+from .config import ClassifyTrainConfig
 from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import ClassifyFeatureConfig, make_features
@@ -112,6 +112,7 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
     """
     t_start = time.time()
     cfg.validate()
+    metric, greater_is_better = cfg.selection_metric()       # the task registry's classification metrics
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 
@@ -159,10 +160,9 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
                     "examples_per_second": len(eval_feats) / max(time.time() - start, 1e-9)}, out
 
         evaluator = StepEvaluator(evaluate)
-        metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                                collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=metric != "loss", callbacks=callbacks)
+                               greater_is_better=greater_is_better, callbacks=callbacks)
         result, final = fit(trainer, evaluator, checkpoint)
         out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))

@@ -17,12 +17,13 @@ def plot_cmd(
                                               help="Write the figures here (default: FIRST_RUN/plots)."),
     fmt: str = typer.Option("png", "--format", help="Image format: png or svg."),
     separate: bool = typer.Option(False, "--separate", help="One loss figure per run instead of one with every run."),
-    x: str = typer.Option("step", "--x", help="x axis of the EM/F1 figure: step or epoch."),
+    x: str = typer.Option("step", "--x", help="x axis of the loss and metric figures: step or epoch."),
 ) -> None:
     """Plot training curves of one or more runs.
 
-    Writes loss.png (training and validation loss vs step), metrics.png (EM and F1 per evaluation,
-    every run in one figure; legend = run directory names) and, for classification runs whose
+    Writes loss.png (training and validation loss), metrics.png (the task's metrics per evaluation:
+    EM/F1 for QA, accuracy/F1 for classification, perplexity for masked-LM; every run in one figure,
+    legend = run directory names) and, for classification runs whose
     metrics.json has confusion_matrix and labels, confusion-RUN.png. A figure without data is skipped
     with a note. Prints the paths written.
 

@@ -40,7 +40,6 @@ INT8_FILE = "model.int8.onnx"      # optional dynamic int8 quantization of ONNX_
 INT8_OPS = ("MatMul", "Attention")  # quantized node types; Gather / EmbedLayerNormalization (embeddings) stay fp32
 EXPORT_INFO = "export.json"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUTS = {"qa": ("start_logits", "end_logits"), "classify": ("logits",)}
 
 # Sample inputs for the verification (two lengths, so padding and the attention mask are exercised).
 _SAMPLE_A = ("Who wrote the report?", "The committee wrote the report in 2019 after two years of hearings.")
@@ -52,7 +51,7 @@ _SAMPLE_B = ("When?", "In the spring of 1850, the river flooded the valley; the 
 class OnnxExport:
     path: Path                 # the model.onnx file
     directory: Path            # the directory holding it, the config and the tokenizer
-    task: str                  # "qa" | "classify"
+    task: str                  # a registered task that can be exported (Task.onnx_outputs)
     max_abs_diff: float        # ONNX Runtime vs PyTorch on the verification batch (nan when not verified)
     tolerance: float
     seconds: float
@@ -77,15 +76,29 @@ def resolve_model_dir(source: str | Path) -> tuple[Path, Path | None]:
     raise ModelError(f"{path} is neither a run directory (no model/config.json) nor a model directory (no config.json)")
 
 
-def model_task(config) -> str:
-    """'qa' or 'classify' (see encoderlab.modelinfo.model_info); other models cannot be exported or served."""
-    from ..modelinfo import model_info
+def onnx_outputs(task: str) -> tuple[str, ...]:
+    """The model outputs of a task's ONNX graph (the task registry's ``onnx_outputs``)."""
+    from ..tasks import get_task
 
-    task = model_info(config).task
-    if task in OUTPUTS:
-        return task
-    raise ModelError("cannot tell the model's task: config.encoderlab['task'] is not 'qa' or 'classify' and the "
-                     "architecture is neither *ForQuestionAnswering nor *ForSequenceClassification")
+    outputs = get_task(task).onnx_outputs
+    if outputs is None:
+        raise ModelError(f"{get_task(task).title} models cannot be exported to ONNX or served")
+    return outputs
+
+
+def model_task(config) -> str:
+    """The task of a model that can be exported or served (see encoderlab.models.task_of_config)."""
+    from ..models import task_of_config
+    from ..tasks import TASKS
+
+    exportable = [t for t in TASKS.values() if t.exportable]
+    task = task_of_config(config)
+    if task is None:
+        raise ModelError(f"cannot tell the model's task: config.encoderlab['task'] is not one of "
+                         f"{', '.join(t.name for t in exportable)} and the architecture is none of "
+                         f"{', '.join('*' + s for t in exportable for s in t.architecture_suffixes)}")
+    onnx_outputs(task)          # refuses a task that cannot be exported
+    return task
 
 
 def _wrapper(model, input_names: tuple[str, ...], outputs: tuple[str, ...]):
@@ -106,7 +119,9 @@ def _wrapper(model, input_names: tuple[str, ...], outputs: tuple[str, ...]):
 
 
 def _sample_batch(tokenizer, task: str, input_names) -> dict[str, np.ndarray]:
-    if task == "qa":
+    from ..tasks import get_task
+
+    if get_task(task).onnx_text_pairs:
         enc = tokenizer([_SAMPLE_A[0], _SAMPLE_B[0]], [_SAMPLE_A[1], _SAMPLE_B[1]], padding=True,
                         return_tensors="np")
     else:
@@ -228,12 +243,12 @@ def verify_onnx(path: str | Path, model, tokenizer, task: str) -> float:
     session = onnx_session(path)
     names = tuple(i.name for i in session.get_inputs())
     batch = _sample_batch(tokenizer, task, names)
-    ort_out = session.run(list(OUTPUTS[task]), batch)
+    ort_out = session.run(list(onnx_outputs(task)), batch)
     model = model.to("cpu").eval()
     with torch.inference_mode():
         ref = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
     diffs = [float(np.abs(np.asarray(o, dtype=np.float64) - ref[n].float().numpy().astype(np.float64)).max())
-             for o, n in zip(ort_out, OUTPUTS[task])]
+             for o, n in zip(ort_out, onnx_outputs(task))]
     return max(diffs)
 
 
@@ -281,7 +296,7 @@ def export_onnx(source: str | Path, out_dir: str | Path | None = None, *, opset:
     if optimize:
         _use_eager_attention(model)
     names = model_input_names(model, tokenizer)
-    outputs = OUTPUTS[task]
+    outputs = onnx_outputs(task)
     # written to a temporary sibling, moved into place only once verified: a failed or interrupted export
     # never leaves a model.onnx that `serve --backend onnx` would pick up
     tmp = out.with_name(f".{out.name}.tmp")

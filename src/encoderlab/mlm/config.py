@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from ..config import TrainConfig, option
+from ..config import TrainConfig, best_metric, option
 from ..errors import EncoderlabError
 
 _DATA, _OBJECTIVE = "Data", "Objective"
 OBJECTIVES = ("mlm", "mlm+nsp")
-PRETRAIN_METRICS = {"loss": False, "perplexity": False, "nsp_accuracy": True, "nsp_loss": False}  # higher is better?
+NSP_METRICS = ("nsp_accuracy", "nsp_loss")   # need the NSP head (objective mlm+nsp)
 
 
 @dataclass
@@ -46,16 +46,11 @@ class PretrainConfig(TrainConfig):
     }
 
     def validate(self) -> None:
-        super().validate()
-        self.selection_metric()
-
-    def selection_metric(self) -> str:
-        """The metric that picks the best model: known for the objective (NSP metrics need mlm+nsp)."""
         if self.objective not in OBJECTIVES:
             raise EncoderlabError(f"unknown objective '{self.objective}' (known: {', '.join(OBJECTIVES)})")
-        metric = self.metric_for_best_model or "loss"
-        if metric not in PRETRAIN_METRICS or (metric.startswith("nsp") and self.objective != "mlm+nsp"):
-            known = [m for m in PRETRAIN_METRICS if self.objective == "mlm+nsp" or not m.startswith("nsp")]
-            raise EncoderlabError(f"unknown metric '{metric}' for pretraining with {self.objective} "
-                                  f"(known: {', '.join(known)})")
-        return metric
+        super().validate()
+
+    def selection_metric(self) -> tuple[str, bool]:
+        """(metric, greater_is_better) that picks the best model: the registry's masked-LM metrics, the NSP
+        ones only with an NSP head."""
+        return best_metric(self, allowed=lambda name: self.objective == "mlm+nsp" or name not in NSP_METRICS)

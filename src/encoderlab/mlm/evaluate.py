@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import EncoderlabError
+from ..training import forward_batches
 from .features import MaskingCollator, PretrainFeatures
 
 # math.exp overflows just above 709.78; a mean token loss that large means a diverged model.
@@ -61,40 +62,23 @@ class MaskedLMEvaluator:
         batches = self.batches
         if accelerator is not None and accelerator.num_processes > 1:
             batches = batches[accelerator.process_index::accelerator.num_processes]
-        autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else
-                    torch.autocast(device_type=device.type, dtype=torch.float16) if precision == "fp16" else None)
         loss_sum, count, nsp_sum, nsp_correct, pairs = 0.0, 0, 0.0, 0, 0
-        was_training = model.training
-        model.eval()
         start = time.time()
-        iterator = batches
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(batches, desc="perplexity", leave=False, unit="batch")
-        with torch.inference_mode():
-            for batch in iterator:
-                batch = {k: v.to(device) for k, v in batch.items()}
-                labels = batch.pop("labels")
-                nsp_labels = batch.pop("next_sentence_label", None)
-                if autocast is not None:
-                    with autocast:
-                        out = model(**batch)
-                else:
-                    out = model(**batch)
-                logits = out.logits if getattr(out, "logits", None) is not None else out.prediction_logits
-                mask = labels != -100
-                if mask.any():
-                    loss_sum += float(torch.nn.functional.cross_entropy(logits[mask].float(), labels[mask],
-                                                                        reduction="sum"))
-                    count += int(mask.sum())
-                if nsp_labels is not None and getattr(out, "seq_relationship_logits", None) is not None:
-                    nsp_logits = out.seq_relationship_logits.float()
-                    nsp_sum += float(torch.nn.functional.cross_entropy(nsp_logits, nsp_labels, reduction="sum"))
-                    nsp_correct += int((nsp_logits.argmax(-1) == nsp_labels).sum())
-                    pairs += len(nsp_labels)
-        if was_training:
-            model.train()
+        for batch, out in forward_batches(model, batches, device=device, precision=precision, desc="perplexity",
+                                          show_progress=show_progress, total=len(batches),
+                                          targets=("labels", "next_sentence_label")):
+            labels, nsp_labels = batch["labels"], batch.get("next_sentence_label")
+            logits = out.logits if getattr(out, "logits", None) is not None else out.prediction_logits
+            mask = labels != -100
+            if mask.any():
+                loss_sum += float(torch.nn.functional.cross_entropy(logits[mask].float(), labels[mask],
+                                                                    reduction="sum"))
+                count += int(mask.sum())
+            if nsp_labels is not None and getattr(out, "seq_relationship_logits", None) is not None:
+                nsp_logits = out.seq_relationship_logits.float()
+                nsp_sum += float(torch.nn.functional.cross_entropy(nsp_logits, nsp_labels, reduction="sum"))
+                nsp_correct += int((nsp_logits.argmax(-1) == nsp_labels).sum())
+                pairs += len(nsp_labels)
         if accelerator is not None and accelerator.num_processes > 1:
             from accelerate.utils import gather_object
 
@@ -107,3 +91,67 @@ class MaskedLMEvaluator:
             metrics.update(nsp_loss=nsp_sum / pairs, nsp_accuracy=nsp_correct / pairs)
         metrics["tokens_per_second"] = self.tokens / seconds if seconds > 0 else math.nan
         return metrics
+
+
+def evaluate_model(model: str, data: str, *, max_seq_length: int | None = None, mlm_probability: float = 0.15,
+                   whole_word_mask: bool = False, seed: int = 42, batch_size: int = 32, text_field: str = "text",
+                   limit: int | None = None) -> dict[str, Any]:
+    """Held-out perplexity (and NSP accuracy for an mlm+nsp model) of a saved model on a corpus spec
+    (see encoderlab.mlm.corpus), with the same fixed-mask evaluator as training."""
+    from ..models import load_model
+    from ..training import resolve_precision
+    from .corpus import load_corpus
+    from .features import build_features
+
+    probe = load_model(model, "mlm")
+    info = getattr(probe.model.config, "encoderlab", None) or {}
+    objective = info.get("objective", "mlm")
+    resolved = probe if objective == "mlm" else load_model(model, objective)
+    length = max_seq_length or int(info.get("max_seq_length", 128))
+    corpus = load_corpus(data, text_field=text_field, limit=limit)
+    feats = build_features(corpus.documents, resolved.tokenizer, objective=objective, max_seq_length=length,
+                           seed=seed + 1, show_progress=False)
+    if len(feats) == 0:
+        raise EncoderlabError(f"{data}: no text to evaluate on")
+    evaluator = MaskedLMEvaluator(feats, resolved.tokenizer, mlm_probability=mlm_probability,
+                                  whole_word_mask=whole_word_mask, seed=seed, batch_size=batch_size)
+    metrics = evaluator(resolved.model, precision=resolve_precision("fp32"), show_progress=False)
+    return {**metrics, "total": len(feats)}
+
+
+def fill_mask(model: str, inputs: list[str], *, top_k: int = 5) -> list[list[dict[str, Any]]]:
+    """The top-k tokens for the first mask token of each text: ``[[{token, score}, ...], ...]``."""
+    from ..models import load_model
+
+    resolved = load_model(model, "mlm")
+    tok, net = resolved.tokenizer, resolved.model.eval()
+    results = []
+    for i, text in enumerate(inputs):
+        if tok.mask_token not in text:
+            raise EncoderlabError(f"text {i + 1} has no {tok.mask_token} token to fill")
+        enc = tok(text, return_tensors="pt", truncation=True)
+        with torch.inference_mode():
+            logits = net(**enc).logits[0]
+        position = int((enc["input_ids"][0] == tok.mask_token_id).nonzero()[0, 0])
+        probs = torch.softmax(logits[position].float(), -1)
+        scores, ids = probs.topk(top_k)
+        results.append([{"token": tok.convert_ids_to_tokens(int(t)), "score": round(float(s), 6)}
+                        for s, t in zip(scores, ids)])
+    return results
+
+
+def tiny_example(directory):
+    """Tiny data for smoke tests of the mlm task (see encoderlab.tasks.TaskExample)."""
+    from pathlib import Path
+
+    from ..tasks import TaskExample
+
+    directory = Path(directory)
+    words = "the cat sat on the mat while the dog ran in the park and the bird sang a song".split()
+    docs = ["\n".join(" ".join(words[(d + j) % len(words):] + words[:(d + j) % len(words)]) + "."
+                      for j in range(3)) for d in range(12)]
+    (directory / "corpus.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    (directory / "held.txt").write_text("\n\n".join(docs[:4]) + "\n", encoding="utf-8")
+    return TaskExample(config={"corpus": str(directory / "corpus.txt"), "eval_corpus": str(directory / "held.txt"),
+                               "max_seq_length": 32, "eval_before_training": False},
+                       evaluate_data=str(directory / "held.txt"), predict_inputs=["the cat sat on the [MASK]."])

@@ -13,7 +13,7 @@ from ..errors import EncoderlabError, ModelError
 from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
-from .config import OBJECTIVES, PRETRAIN_METRICS, PretrainConfig
+from .config import OBJECTIVES, PretrainConfig
 from ..training import (StepEvaluator, fit, is_main_process, make_trainer,
                         record_final, resolve_precision, save_model, started_run, train_summary)
 from .corpus import Corpus, hold_out, load_corpus
@@ -36,29 +36,11 @@ def load_pretraining_model(cfg: PretrainConfig):
     """The model with the objective's heads: MaskedLM for mlm, ForPreTraining (MLM + NSP heads) for mlm+nsp."""
     import inspect
 
-    task = "mlm" if cfg.objective == "mlm" else "pretraining"
-    resolved = load_model(cfg.model, task, tokenizer=cfg.tokenizer, seed=cfg.seed)
-    if task == "pretraining" and "next_sentence_label" not in inspect.signature(resolved.model.forward).parameters:
+    resolved = load_model(cfg.model, cfg.objective, tokenizer=cfg.tokenizer, seed=cfg.seed)   # head mlm / mlm+nsp
+    if cfg.objective == "mlm+nsp" and "next_sentence_label" not in inspect.signature(resolved.model.forward).parameters:
         raise ModelError(f"{cfg.model} ({resolved.model.config.model_type}) has no next-sentence-prediction head; "
                          f"use --objective mlm")
     return resolved
-
-
-def _log_before_evaluation_callback():
-    """A TrainerCallback making Trainer log the training loss right before every evaluation, so each
-    row of the perplexity table has the training loss of the steps since the previous evaluation."""
-    from transformers import TrainerCallback
-
-    class LogBeforeEvaluation(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if control.should_evaluate:
-                control.should_log = True
-
-        def on_epoch_end(self, args, state, control, **kwargs):
-            if control.should_evaluate:
-                control.should_log = True
-
-    return LogBeforeEvaluation()
 
 
 def epoch_table(history: list[dict]) -> list[dict[str, Any]]:
@@ -144,7 +126,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool
     """
     t_start = time.time()
     cfg.validate()
-    metric = cfg.selection_metric()
+    metric, greater_is_better = cfg.selection_metric()
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 
@@ -187,8 +169,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool
         collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
                                collator=collator, evaluator=evaluator, metric=metric,
-                               greater_is_better=PRETRAIN_METRICS[metric],
-                               callbacks=[_log_before_evaluation_callback(), *(callbacks or [])])
+                               greater_is_better=greater_is_better, callbacks=callbacks)
         initial = None
         if cfg.eval_before_training and checkpoint is None:
             initial = evaluator(trainer)

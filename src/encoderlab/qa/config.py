@@ -8,7 +8,6 @@ from ..config import TrainConfig, option, option_flag
 from ..errors import EncoderlabError
 
 _DATA, _WINDOWS = "Data", "QA windows and answers"
-QA_METRICS = ("exact", "f1", "loss", "correct", "modified_exact", "HasAns_f1", "NoAns_exact")
 
 
 @dataclass
@@ -41,8 +40,6 @@ class QATrainConfig(TrainConfig):
     metric_for_best_model: Optional[str] = option("f1", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
 
-    TASK_TITLE: ClassVar[str] = "QA"
-    METRICS: ClassVar[tuple[str, ...]] = QA_METRICS
     RANGES: ClassVar[dict[str, tuple]] = {
         "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
         "validation_fraction": (0, 1, False, False), "max_seq_length": (16, None, True, True),

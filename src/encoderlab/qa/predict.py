@@ -213,3 +213,22 @@ class QuestionAnswerer:
                     r["no_answer_score"] = round(float(null_prob), 6)
             results.append(rows)
         return results
+
+
+def predict_questions(model: str | Any, inputs: list[dict[str, str]], *, top_k: int = 1) -> list[list[dict]]:
+    """Top-k answers for each ``{"question", "context"}`` of `inputs` (the task registry's predict entry point)."""
+    qa = QuestionAnswerer(model)
+    return qa.answer_many([x["question"] for x in inputs], [x["context"] for x in inputs], top_k)
+
+
+def tiny_example(directory):
+    """Tiny data for smoke tests of the qa task (see encoderlab.tasks.TaskExample): the bundled sample."""
+    from ..tasks import TaskExample
+
+    context = "The committee wrote the report in 2019 after two years of hearings."
+    return TaskExample(config={"train": "builtin:squad-sample", "limit": 16, "eval_limit": 8, "max_seq_length": 128,
+                               "doc_stride": 32},
+                       evaluate_data="builtin:squad-sample", evaluate_kwargs={"limit": 8, "max_seq_length": 128,
+                                                                             "doc_stride": 32},
+                       predict_inputs=[{"question": "When was the report written?", "context": context}],
+                       serve_request={"question": "When was the report written?", "context": context})

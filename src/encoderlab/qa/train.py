@@ -11,7 +11,7 @@ from ..metrics.squad import squad_evaluate
 from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
-from .config import QA_METRICS, QATrainConfig
+from .config import QATrainConfig
 from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
                         make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
 from .features import QAFeatureConfig, make_features
@@ -86,6 +86,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
     """
     t_start = time.time()
     cfg.validate()
+    metric, greater_is_better = cfg.selection_metric()       # the task registry's QA metrics
     precision = resolve_precision(cfg.precision)
     from transformers import set_seed
 
@@ -132,10 +133,9 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
             return {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
 
         evaluator = StepEvaluator(evaluate)
-        metric = cfg.metric_for_best_model
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                                collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=metric != "loss", callbacks=callbacks)
+                               greater_is_better=greater_is_better, callbacks=callbacks)
         result, final = fit(trainer, evaluator, checkpoint)
         out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank

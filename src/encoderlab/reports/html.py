@@ -4,8 +4,10 @@ The page carries everything inline — CSS in a ``<style>`` element, figures as 
 needs no JavaScript and loads nothing from elsewhere, so it can be mailed, archived or opened
 offline. It holds:
 
-- a comparison table of the runs' main metrics side by side (EM, F1, modified EM, correct / similar /
-  incorrect, train loss, eval loss, train minutes), the best value of each column highlighted;
+- a comparison table of the runs' main metrics side by side, one per task: the task's report columns
+  from the task registry (EM, F1, modified EM, correct / similar / incorrect for QA; accuracy, F1,
+  macro F1, MCC for classification; perplexity for masked-LM), train loss, eval loss, train minutes,
+  the best value of each column highlighted;
 - the curves of :mod:`encoderlab.reports.plots` (training/validation loss, EM/F1 per evaluation);
 - per run: status and timings (run.json), final metrics (metrics.json, or the last evaluation of an
   unfinished run), its configuration (config.yaml) and, for classification, the confusion matrix.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import EncoderlabError
+from ..tasks import TASKS, Metric, Task
 from .plots import Figures, NamedFigure, RunData, _is_number, figure_bytes, load_runs, make_figures
 
 
@@ -70,18 +73,24 @@ def _train_minutes(run: RunData) -> tuple[Any, bool]:
     return (seconds / 60.0, False) if _is_number(seconds) else (None, False)
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("EM", _metric("exact"), "max", ".2f", "exact match, % of questions"),
-    Column("F1", _metric("f1"), "max", ".2f", "token F1, %"),
-    Column("modified EM", _metric("modified_exact"), "max", ".2f", "EM counting similar answers as half right, %"),
-    Column("accuracy", _metric("accuracy"), "max", ".4f", "classification accuracy"),
-    Column("correct", _metric("correct"), "max", "d", "questions with EM = 1"),
-    Column("similar", _metric("similar"), None, "d", "EM = 0 but F1 > 0"),
-    Column("incorrect", _metric("incorrect"), "min", "d", "F1 = 0"),
+COMMON_COLUMNS: tuple[Column, ...] = (
     Column("train loss", _train_loss, "min", ".4f", "mean training loss"),
     Column("eval loss", _metric("loss"), "min", ".4f", "validation loss of the final model"),
     Column("train min", _train_minutes, "min", ".2f", "training time in minutes"),
 )
+_SCALE_FORMATS = {100: ".2f", 1: ".4f"}     # percentages, fractions; unbounded values and counts: as they are
+
+
+def metric_column(metric: Metric) -> Column:
+    """A comparison-table column for a metric of the task registry."""
+    better = None if metric.higher_is_better is None else ("max" if metric.higher_is_better else "min")
+    return Column(metric.label, _metric(metric.name), better, _SCALE_FORMATS.get(metric.scale, ""),
+                  metric.axis_label)
+
+
+def task_columns(task: Task) -> tuple[Column, ...]:
+    """The task's report columns (task registry), then train loss, eval loss and training minutes."""
+    return tuple(metric_column(task.metric(name)) for name in task.report_columns) + COMMON_COLUMNS
 
 
 def _fmt(value: Any, spec: str = "") -> str:
@@ -104,9 +113,21 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 def comparison_table(runs: Sequence[RunData]) -> str:
-    """The runs side by side, one row each; columns no run has are left out."""
-    values = {c.header: [c.get(r) for r in runs] for c in COLUMNS}
-    columns = [c for c in COLUMNS if any(v is not None for v, _ in values[c.header])]
+    """One table per task (runs of different tasks never share a column: a 0-1 F1 is not a 0-100 F1)."""
+    groups: dict[str, list[RunData]] = {}
+    for run in runs:
+        groups.setdefault(run.task.name, []).append(run)
+    if len(groups) == 1:
+        return _task_table(runs[0].task, runs)
+    return "".join(f"<h3>{esc(TASKS[name].title)} runs</h3>{_task_table(TASKS[name], group)}"
+                   for name, group in groups.items())
+
+
+def _task_table(task: Task, runs: Sequence[RunData]) -> str:
+    """The runs side by side, one row each, the task's columns; columns no run has are left out."""
+    all_columns = task_columns(task)
+    values = {c.header: [c.get(r) for r in runs] for c in all_columns}
+    columns = [c for c in all_columns if any(v is not None for v, _ in values[c.header])]
     best: dict[str, set[int]] = {}
     for c in columns:
         nums = [(i, v) for i, (v, _) in enumerate(values[c.header]) if v is not None]

@@ -1,6 +1,11 @@
-"""Figures from run directories: loss curves, EM/F1 per evaluation, confusion matrices.
+"""Figures from run directories: loss curves, task metrics per evaluation, confusion matrices.
 
-Reads what a run writes (see ``runs.py``)::
+The metrics drawn per evaluation are each run's task's ``plots`` in the task registry (EM/F1 for QA,
+accuracy/F1 for classification, perplexity for masked-LM runs, on a log axis); metrics of different
+scales (a 0-1 F1, a 0-100 F1) get separate panels. Loss and metric curves share the x axis choice
+(``step`` or ``epoch``).
+
+Reads what a run writes through ``runs.RunDir`` (the one reader of run directories)::
 
     history.jsonl   {step, epoch, time, loss, learning_rate, grad_norm}            a logged training step
                     {step, epoch, time, eval_loss, eval_exact, eval_f1, ...}       an evaluation
@@ -21,7 +26,6 @@ in :attr:`Figures.skipped`.
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import re
@@ -30,15 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import yaml
-
-from ..data.io import read_json
 from ..errors import EncoderlabError
+from ..runs import RunDir
+from ..tasks import DEFAULT_TASK, TASKS, Metric, Task, find_task, task_of_metrics
 
 FORMATS = ("png", "svg")
-
-# (metric key in history without the "eval_" prefix, axis label) for the per-evaluation figure
-EVAL_METRICS: tuple[tuple[str, str], ...] = (("exact", "EM"), ("f1", "F1"))
+X_AXES = ("step", "epoch")
 
 
 # -- reading runs --------------------------------------------------------------------------------
@@ -57,6 +58,13 @@ class RunData:
         if self.info.get("status"):
             return str(self.info["status"])
         return "completed" if self.metrics else "unknown"
+
+    @property
+    def task(self) -> Task:
+        """The run's task (task registry): run.json's ``task``, its model's config, else the metrics it
+        logged; a run that says nothing (written before tasks were recorded, no evaluation yet) is QA."""
+        found = find_task(self.info.get("task")) or find_task(RunDir(self.path).task if self.path.is_dir() else None)
+        return found or task_of_metrics([*self.metrics, *(k for r in self.history for k in r)]) or TASKS[DEFAULT_TASK]
 
     @property
     def train_points(self) -> list[dict[str, Any]]:
@@ -94,50 +102,6 @@ def _by_step(records: Iterable[dict]) -> list[dict]:
     return [out[s] for s in sorted(out)]
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """history.jsonl as a list of objects; a malformed line raises an error naming ``file:line``."""
-    records = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise EncoderlabError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EncoderlabError(f"{path}:{lineno}: malformed JSON ({exc.msg}, column {exc.colno})") from None
-        if not isinstance(record, dict):
-            raise EncoderlabError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        records.append(record)
-    return records
-
-
-def _read_json_object(path: Path) -> dict[str, Any]:
-    obj = read_json(path)          # DataError (an EncoderlabError) names the file and place
-    if not isinstance(obj, dict):
-        raise EncoderlabError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def _read_yaml_mapping(path: Path) -> dict[str, Any]:
-    try:
-        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise EncoderlabError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise EncoderlabError(f"{path}{where}: malformed YAML ({problem})") from None
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict):
-        raise EncoderlabError(f"{path}: expected a mapping of option names to values")
-    return obj
-
-
 def load_run(path: str | Path, name: str | None = None) -> RunData:
     """Read one run directory. It must hold history.jsonl or metrics.json; other files are optional."""
     path = Path(path)
@@ -148,14 +112,14 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
     if not history_file.is_file() and not metrics_file.is_file():
         raise EncoderlabError(f"{path}: not a run directory (no history.jsonl and no metrics.json)")
     run = RunData(name=name or path.resolve().name or str(path), path=path)
-    if history_file.is_file():
-        run.history = read_history(history_file)
+    rd = RunDir(path)                      # the one reader of run directories (errors name file and line)
+    run.history = rd.history()
     if metrics_file.is_file():
-        run.metrics = _read_json_object(metrics_file)
+        run.metrics = rd.read_json_object("metrics.json")
     if (path / "run.json").is_file():
-        run.info = _read_json_object(path / "run.json")
+        run.info = rd.read_json_object("run.json")
     if (path / "config.yaml").is_file():
-        run.config = _read_yaml_mapping(path / "config.yaml")
+        run.config = rd.read_config()
     return run
 
 
@@ -221,15 +185,22 @@ def _colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def loss_figure(runs: Sequence[RunData], title: str | None = None):
-    """Training loss (solid) and validation loss (dashed, dots) vs step; one colour per run.
+def _check_x(x: str) -> None:
+    if x not in X_AXES:
+        raise EncoderlabError(f"unknown x axis '{x}' (choose step or epoch)")
+
+
+def loss_figure(runs: Sequence[RunData], title: str | None = None, x: str = "step"):
+    """Training loss (solid) and validation loss (dashed, dots) vs step or epoch; one colour per run.
 
     Returns None when no run has a logged loss or eval loss.
     """
+    _check_x(x)
     series = []
     for run, color in zip(runs, _colors(len(runs))):
-        train = [(r["step"], r["loss"]) for r in run.train_points]
-        val = [(r["step"], r["eval_loss"]) for r in run.eval_points if _is_number(r.get("eval_loss"))]
+        train = [(r[x], r["loss"]) for r in run.train_points if _is_number(r.get(x))]
+        val = [(r[x], r["eval_loss"]) for r in run.eval_points
+               if _is_number(r.get(x)) and _is_number(r.get("eval_loss"))]
         if train or val:
             series.append((run.name, color, train, val))
     if not series:
@@ -241,7 +212,7 @@ def loss_figure(runs: Sequence[RunData], title: str | None = None):
             ax.plot(*zip(*train), color=color, linewidth=1.6, label=f"{name} (train)")
         if val:
             ax.plot(*zip(*val), color=color, linestyle="--", marker="o", markersize=4, label=f"{name} (validation)")
-    ax.set_xlabel("step")
+    ax.set_xlabel(x)
     ax.set_ylabel("loss")
     ax.set_title(title or ("Loss: " + series[0][0] if len(runs) == 1 else "Training and validation loss"))
     ax.grid(True, alpha=0.3)
@@ -249,34 +220,50 @@ def loss_figure(runs: Sequence[RunData], title: str | None = None):
     return fig
 
 
-def eval_metrics_figure(runs: Sequence[RunData], x: str = "step",
-                        metrics: Sequence[tuple[str, str]] = EVAL_METRICS):
-    """One panel per metric (EM, F1) with one line per run, a point per evaluation; x is step or epoch.
+def metric_panels(runs: Sequence[RunData]) -> list[Metric]:
+    """The per-evaluation metrics to draw for these runs: each run's task's `plots` (task registry), in
+    order, one panel per (label, scale) so that a 0-1 F1 and a 0-100 F1 never share an axis."""
+    panels: list[Metric] = []
+    for run in runs:
+        task = run.task
+        for name in task.plots:
+            m = task.metric(name)
+            if all((p.label, p.scale) != (m.label, m.scale) for p in panels):
+                panels.append(m)
+    return panels
+
+
+def eval_metrics_figure(runs: Sequence[RunData], x: str = "step", metrics: Sequence[Metric] | None = None):
+    """One panel per metric (EM and F1 for QA, accuracy and F1 for classification, perplexity for MLM) with
+    one line per run of that metric's task and scale, a point per evaluation; x is step or epoch.
 
     Returns None when no run has an evaluation with these metrics.
     """
-    if x not in ("step", "epoch"):
-        raise EncoderlabError(f"unknown x axis '{x}' (choose step or epoch)")
+    _check_x(x)
     panels = []
-    for key, label in metrics:
+    for metric in (metric_panels(runs) if metrics is None else metrics):
         lines = []
         for run, color in zip(runs, _colors(len(runs))):
-            pts = [(r[x], r[f"eval_{key}"]) for r in run.eval_points
-                   if _is_number(r.get(x)) and _is_number(r.get(f"eval_{key}"))]
+            if metric not in run.task.metrics:
+                continue
+            pts = [(r[x], r[f"eval_{metric.name}"]) for r in run.eval_points
+                   if _is_number(r.get(x)) and _is_number(r.get(f"eval_{metric.name}"))]
             if pts:
                 lines.append((run.name, color, sorted(pts)))
         if lines:
-            panels.append((label, lines))
+            panels.append((metric, lines))
     if not panels:
         return None
     fig = _new_figure(5.0 * len(panels) + 1.0, 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (label, lines) in zip(axes, panels):
+    for ax, (metric, lines) in zip(axes, panels):
         for name, color, pts in lines:
             ax.plot(*zip(*pts), color=color, marker="o", markersize=4, label=name)
+        if metric.log_axis:
+            ax.set_yscale("log")
         ax.set_xlabel(x)
-        ax.set_ylabel(label)
-        ax.set_title(f"{label} per evaluation")
+        ax.set_ylabel(metric.axis_label)
+        ax.set_title(f"{metric.label} per evaluation")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     return fig
@@ -339,15 +326,16 @@ def make_figures(runs: Sequence[RunData], *, combined: bool = True, x: str = "st
     loss_groups = [list(runs)] if combined else [[r] for r in runs]
     for group in loss_groups:
         stem = "loss" if combined else f"loss-{_file_stem(group[0].name)}"
-        fig = loss_figure(group)
+        fig = loss_figure(group, x=x)
         who = "any run" if len(group) > 1 else group[0].name
         if fig is None:
             out.skipped.append(f"{stem}: no training or validation loss logged in {who}")
         else:
             out.figures.append(NamedFigure(stem, "Training and validation loss", fig,
                                            run=None if combined else group[0].name))
-    fig = eval_metrics_figure(runs, x=x)
-    labels = "/".join(label for _, label in EVAL_METRICS)
+    panels = metric_panels(runs)
+    fig = eval_metrics_figure(runs, x=x, metrics=panels)
+    labels = "/".join(m.label for m in panels) or "task metrics"
     if fig is None:
         out.skipped.append(f"metrics: no evaluation with {labels} in history.jsonl of "
                            + ("any run" if len(runs) > 1 else runs[0].name))
@@ -356,7 +344,7 @@ def make_figures(runs: Sequence[RunData], *, combined: bool = True, x: str = "st
     for run in runs:
         fig = confusion_figure(run)
         if fig is None:
-            if run.config.get("task") not in (None, "qa") or "accuracy" in run.metrics:   # a classification run
+            if run.task.labelled:   # e.g. a classification run
                 out.skipped.append(f"confusion-{_file_stem(run.name)}: no confusion_matrix in metrics.json")
             continue
         out.figures.append(NamedFigure(f"confusion-{_file_stem(run.name)}", f"Confusion matrix: {run.name}", fig,

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import __version__
 from ..data.io import check_text
 from ..errors import DataError
+from ..tasks import get_task
 from .backends import ModelBackend
 from .classify import ClassifyService
 from .qa import QAService
@@ -212,7 +213,7 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         if b.name in services:
             raise ValueError(f"two models are named '{b.name}'")
         kwargs = dict(max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms)
-        services[b.name] = QAService(b, **kwargs) if b.task == "qa" else ClassifyService(b, **kwargs)
+        services[b.name] = get_task(b.task).service_cls()(b, **kwargs)     # the task registry's service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -253,7 +254,7 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
             raise HTTPException(422, str(exc)) from None
 
     def pick(name: str | None, task: str) -> QAService | ClassifyService:
-        what = "QA" if task == "qa" else "classification"
+        what = get_task(task).title
         if name is None:
             for s in services.values():
                 if s.backend.task == task:

@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncoderlabError, ModelError
+from ..export.onnx import (INT8_FILE, ONNX_FILE, model_input_names, model_task, onnx_outputs, onnx_session,
+                           resolve_model_dir)
 from ..modelinfo import model_info
-from ..export.onnx import INT8_FILE, ONNX_FILE, OUTPUTS, model_input_names, model_task, onnx_session, resolve_model_dir
+from ..tasks import get_task
 
 BACKENDS = ("torch", "onnx")
 
@@ -32,7 +34,7 @@ class ModelBackend:
         self.name, self.path, self.config, self.tokenizer = name, path, config, tokenizer
         self.task = model_task(config)
         self.input_names = input_names
-        self.output_names = OUTPUTS[self.task]
+        self.output_names = onnx_outputs(self.task)
         self.info = model_info(config)        # what the model was trained with, defaults filled
         self.max_positions = int(getattr(config, "max_position_embeddings", 512) or 512)
         # A fast tokenizer is one Rust object whose truncation/padding settings are changed per call:
@@ -41,7 +43,7 @@ class ModelBackend:
 
     @property
     def labels(self) -> list[str] | None:
-        return self.info.labels if self.task == "classify" else None
+        return self.info.labels if get_task(self.task).labelled else None
 
     def pad(self, rows: list[dict[str, list[int]]]) -> dict[str, np.ndarray]:
         """Right-pad token rows (dicts of id lists) to the longest one; int64 arrays."""

@@ -16,7 +16,10 @@ Mapping: grid -> `optuna.samplers.GridSampler` (every combination), random -> `R
 bayes -> `TPESampler`; ``early_terminate: hyperband`` -> `HyperbandPruner` (min_iter ->
 min_resource, eta -> reduction_factor, max_iter or s -> max_resource so that Optuna makes s
 brackets). Parameter distributions map onto `FloatDistribution` / `IntDistribution` /
-`CategoricalDistribution`. encoderlab additions: ``task: qa | classify`` (default qa).
+`CategoricalDistribution`. encoderlab additions: ``task:`` a registered task (``qa``, ``classify``,
+``mlm``; default qa; ``program:``/``command:`` naming ``encoderlab train TASK`` / ``pretrain`` are
+not read). A metric without ``goal`` is optimized in its natural direction (the task registry's),
+e.g. ``metric: {name: perplexity}`` minimizes the perplexity of an MLM sweep.
 
 Every problem is reported as one `EncoderlabError` line naming the file and the key.
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EncoderlabError
+from ..tasks import DEFAULT_TASK, get_task
 
 METHODS = ("grid", "random", "bayes")
 GOALS = ("minimize", "maximize")
@@ -59,46 +63,24 @@ class Metric:
     log_key: str          # key of the Trainer logs that carries intermediate values
     on_eval: bool         # intermediate values come with evaluations (else with training logs)
     description: str
-
-
-def _task_metrics(task: str) -> dict[str, Metric]:
-    common = {
-        "train_loss": Metric("train_loss", "train_loss", "loss", False, "training loss"),
-        "eval_loss": Metric("eval_loss", "loss", "eval_loss", True, "validation loss"),
-    }
-    if task == "qa":
-        extra = [("exact", "exact match (%)"), ("f1", "token F1 (%)"), ("correct", "number of correct answers")]
-    else:
-        extra = [("accuracy", "accuracy"), ("f1", "F1 (binary, or macro for >2 classes)"), ("f1_macro", "macro F1"),
-                 ("mcc", "Matthews correlation")]
-    return {**common, **{n: Metric(n, n, f"eval_{n}", True, d) for n, d in extra}}
-
-
-TASKS = {
-    # task: (module, config class, train function)
-    "qa": ("encoderlab.qa.train", "QATrainConfig", "train_qa"),
-    "classify": ("encoderlab.classify.train", "ClassifyTrainConfig", "train_classify"),
-}
+    goal: str | None = None   # the metric's natural direction (the registry's higher_is_better)
 
 
 def task_api(task: str) -> tuple[type, Any]:
-    """(config class, train function) of a task; classification is imported only when asked for."""
-    import importlib
-
-    if task not in TASKS:
-        raise EncoderlabError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
-    module, cls, fn = TASKS[task]
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise EncoderlabError(f"task '{task}' is not available in this installation ({exc})") from exc
-    return getattr(mod, cls), getattr(mod, fn)
+    """(config class, train function) of a registered task, imported only when asked for."""
+    t = get_task(task)
+    return t.config_cls(), t.train_fn()
 
 
 def task_metrics(task: str) -> dict[str, Metric]:
-    if task not in TASKS:
-        raise EncoderlabError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
-    return _task_metrics(task)
+    """The metrics a sweep of `task` can optimize: train_loss, eval_loss and the task's own (task registry)."""
+    t = get_task(task)
+    out = {"train_loss": Metric("train_loss", "train_loss", "loss", False, "training loss", "minimize"),
+           "eval_loss": Metric("eval_loss", "loss", "eval_loss", True, "validation loss", "minimize")}
+    for m in t.optimizable():
+        if m.name != "loss":
+            out[m.name] = Metric(m.name, m.name, f"eval_{m.name}", True, m.axis_label, m.goal)
+    return out
 
 
 def normalize_metric_name(name: str) -> str:
@@ -161,7 +143,7 @@ class SweepSpec:
     goal: str
     params: dict[str, Param]
     constants: dict[str, Any] = field(default_factory=dict)
-    task: str = "qa"
+    task: str = DEFAULT_TASK
     early_terminate: dict | None = None
     run_cap: int | None = None
     target: float | None = None
@@ -225,7 +207,7 @@ class SweepSpec:
         params = {n: Param(**{k: v for k, v in p.items()}) for n, p in d["params"].items()}
         return cls(method=d["method"], metric=d["metric"]["name"], goal=d["metric"]["goal"],
                    target=d["metric"].get("target"), params=params, constants=d.get("constants") or {},
-                   task=d.get("task", "qa"), early_terminate=d.get("early_terminate"), run_cap=d.get("run_cap"))
+                   task=get_task(d.get("task", DEFAULT_TASK)).name, early_terminate=d.get("early_terminate"), run_cap=d.get("run_cap"))
 
 
 def load_sweep(path: str | Path, *, task: str | None = None) -> SweepSpec:
@@ -250,9 +232,13 @@ def parse_sweep(data: Any, *, source: str = "<sweep>", task: str | None = None) 
     method = data.get("method")
     if not isinstance(method, str) or method not in METHODS:
         raise err(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    task = task or data.get("task") or "qa"
-    if not isinstance(task, str) or task not in TASKS:
-        raise err(f"unknown task '{task}' (known: {', '.join(TASKS)})")
+    task = task or data.get("task") or DEFAULT_TASK
+    if not isinstance(task, str):
+        raise err(f"task must be a task name, not {task!r}")
+    try:
+        task = get_task(task).name                          # "pretraining" -> mlm
+    except EncoderlabError as exc:
+        raise err(str(exc)) from None
     metrics = task_metrics(task)
 
     metric = data.get("metric")
@@ -268,7 +254,7 @@ def parse_sweep(data: Any, *, source: str = "<sweep>", task: str | None = None) 
     mname = normalize_metric_name(str(metric["name"]))
     if mname not in metrics:
         raise err(f"unknown metric '{metric['name']}' for task {task} (valid: {', '.join(metrics)})")
-    goal = metric.get("goal", "minimize")
+    goal = metric.get("goal", metrics[mname].goal or "minimize")
     if not isinstance(goal, str) or goal not in GOALS:
         raise err(f"metric.goal must be minimize or maximize, not {goal!r}")
     target = metric.get("target")

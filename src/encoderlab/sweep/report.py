@@ -1,8 +1,8 @@
 """`sweep report`: the top trials as a table, the best configuration as a YAML, PNG figures.
 
 Figures (matplotlib, headless Agg):
-  top_trials.png      per-trial bars of train loss / eval loss / correct answers (accuracy for
-                      classification) for the top N trials
+  top_trials.png      per-trial bars of train loss / eval loss / the task's headline metric (F1 for
+                      QA, accuracy for classification, perplexity for MLM) for the top N trials
   history.png         Optuna's optimization history (objective per trial and best so far)
   importance.png      Optuna's parameter importances (fANOVA); needs 2+ completed trials whose
                       parameters vary
@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EncoderlabError
+from ..tasks import get_task
 from .config import SweepSpec
 
-COLUMNS_QA = ("train_loss", "eval_loss", "exact", "f1", "correct")
-COLUMNS_CLS = ("train_loss", "eval_loss", "accuracy", "f1", "f1_macro")
+COMMON_COLUMNS = ("train_loss", "eval_loss")
+
+
+def task_columns(task: str) -> tuple[str, ...]:
+    """train_loss, eval_loss and the task's report columns (task registry)."""
+    return COMMON_COLUMNS + get_task(task).report_columns
 
 
 @dataclass
@@ -46,7 +51,7 @@ class SweepReport:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return COLUMNS_QA if self.spec.task == "qa" else COLUMNS_CLS
+        return task_columns(self.spec.task)
 
     def top(self, n: int) -> list[TrialRow]:
         return [r for r in self.rows if r.state in ("complete", "pruned")][:n]
@@ -66,7 +71,7 @@ def collect(study, spec: SweepSpec, base: dict, name: str) -> SweepReport:
         if value is None and t.intermediate_values:
             value = t.intermediate_values[max(t.intermediate_values)]
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        metrics = {k: t.user_attrs.get(k) for k in set(COLUMNS_QA + COLUMNS_CLS) if k in t.user_attrs}
+        metrics = {k: t.user_attrs.get(k) for k in task_columns(spec.task) if k in t.user_attrs}
         rows.append(TrialRow(t.number, t.state.name.lower(), value, dict(t.params), metrics, duration,
                              t.user_attrs.get("run_dir"), t.user_attrs.get("error")))
     sign = 1 if spec.goal == "minimize" else -1
@@ -131,8 +136,8 @@ def plot_report(report: SweepReport, study, out_dir: Path, top: int) -> tuple[li
     out_dir.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
     rows = report.top(top)
-    bars = [("train_loss", "train loss"), ("eval_loss", "eval loss"),
-            ("correct", "correct answers") if report.spec.task == "qa" else ("accuracy", "accuracy")]
+    headline = get_task(report.spec.task).headline_metric
+    bars = [("train_loss", "train loss"), ("eval_loss", "eval loss"), (headline.name, headline.axis_label)]
     if rows:
         fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
         labels = [f"#{r.number}" for r in rows]

@@ -30,8 +30,17 @@ try:
 except ImportError:  # pragma: no cover - transformers is a hard dependency
     _Base = object
 
-# trial user attributes: the final metrics shown by `sweep report`
-REPORTED = ("train_loss", "eval_loss", "exact", "f1", "correct", "total", "accuracy", "f1_macro", "mcc")
+
+
+def reported_metrics(task: str, metrics: dict) -> dict:
+    """The trial user attributes shown by `sweep report`: train_loss, eval_loss and the task's metrics
+    (task registry), from the run's final metrics."""
+    from ..tasks import get_task
+
+    keys = [("train_loss", "train_loss"), ("eval_loss", "loss"), ("total", "total")]
+    keys += [(m.name, m.name) for m in get_task(task).metrics if m.name != "loss"]
+    return {name: metrics[key] for name, key in keys
+            if key in metrics and (metrics[key] is None or isinstance(metrics[key], (int, float)))}
 
 
 class ReportCallback(_Base):
@@ -165,8 +174,7 @@ def run_trial(*, study_name: str, trial_id: int, sweep_dir: Path, storage_url: s
             print(f"trial {trial.number} failed: {msg}", file=sys.stderr, flush=True)
             _fail(study, trial, msg)
             return 1
-        final = {name: metrics.get(key) for name, key in
-                 [("eval_loss", "loss")] + [(k, k) for k in REPORTED if k != "eval_loss"] if key in metrics}
+        final = reported_metrics(spec.task, metrics)
         train_runtime = float(metrics.get("train_runtime") or 0.0)
         timing.update(train=round(train_runtime, 3), setup_and_eval=round(wall - train_runtime, 3))
         for k, v in final.items():
