@@ -69,6 +69,9 @@ class Task:
     inference_settings: tuple[str, ...] = ()      # keys of model.config.encoderlab saved with its models
     aliases: tuple[str, ...] = ()           # older names (read from old runs and models)
     example: str | None = None              # "module:function" (directory) -> TaskExample: tiny data for tests/demos
+    description: str = ""                   # what `encoderlab train <name>` does (its --help text)
+    summary: str | None = None              # "module:function" (metrics) -> text printed after the final metrics
+    verbs: tuple[str, ...] = ()             # top-level command aliases of `train <name>` (e.g. `pretrain`)
 
     # -- entry points ---------------------------------------------------------------------------
     def config_cls(self) -> type:
@@ -162,6 +165,9 @@ TASKS: dict[str, Task] = {
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,
         inference_settings=("squad_version", "null_threshold", "max_seq_length", "doc_stride", "max_query_length"),
         example="encoderlab.qa.predict:tiny_example",
+        description="Fine-tune an encoder for extractive QA (SQuAD v1.1 / v2.0) and write a run directory.\n\n"
+                    "Example: encoderlab train qa --train ../shared/data/squad-v1.1/dev-v1.1.json "
+                    "--split-file ../shared/data/squad-v1.1/split.json --train-split train --eval-split test",
     ),
     "classify": Task(
         name="classify", title="classification",
@@ -180,6 +186,10 @@ TASKS: dict[str, Task] = {
         onnx_outputs=("logits",), labelled=True,
         inference_settings=("max_seq_length", "truncation", "head_tokens", "text_column", "text_pair_column"),
         example="encoderlab.classify.predict:tiny_example",
+        description="Fine-tune an encoder for text classification and write a run directory.\n\n"
+                    "Example: encoderlab train classify --train ../shared/data/sst2/train.tsv "
+                    "--eval ../shared/data/sst2/dev.tsv --epochs 1 --eval-steps 500",
+        summary="encoderlab.metrics.classification:format_report",
     ),
     "mlm": Task(
         name="mlm", title="masked-LM",
@@ -194,6 +204,13 @@ TASKS: dict[str, Task] = {
         inference_settings=("objective", "corpus"),
         aliases=("pretraining", "pretrain"),
         example="encoderlab.mlm.evaluate:tiny_example",
+        description="Pretrain an encoder with masked-LM (optionally + next-sentence prediction); perplexity on "
+                    "held-out text.\n\nDefault model: scratch:bert-mini. Continued pretraining (domain adaptation): "
+                    "encoderlab train mlm --model builtin:minilm-l6 --corpus ../shared/data/imdb/unsup.jsonl.gz "
+                    "--limit 2000 --epochs 1 -o runs/minilm-imdb, then: encoderlab train classify --model "
+                    "runs/minilm-imdb/model ...",
+        summary="encoderlab.mlm.train:summary",
+        verbs=("pretrain",),
     ),
 }
 

@@ -13,7 +13,8 @@ app = typer.Typer(name="encoderlab", no_args_is_help=True, add_completion=False,
                   help="Fine-tune, evaluate and query pretrained transformer encoders — offline by default.\n\n"
                        "Models: builtin:minilm-l6 (offline default), scratch:<preset>, a local directory "
                        "(e.g. RUN/model) or a Hugging Face Hub name.")
-train_app = typer.Typer(no_args_is_help=True, help="Fine-tune a model (qa, classify, mlm).")
+train_app = typer.Typer(no_args_is_help=True, help="Fine-tune or pretrain a model: one command per task of the "
+                                                      "registry (encoderlab.tasks).")
 app.add_typer(train_app, name="train")
 
 
@@ -47,7 +48,9 @@ def fail(message: str) -> None:
     raise EncoderlabError(message)
 
 
-from . import ask, classify, compare, data, demo, evaluate, inspect, models, plot, pretrain, serve, sweep, train  # noqa: E402,F401  (register the commands)
+from . import ask, classify, compare, data, demo, evaluate, inspect, models, plot, serve, sweep, train  # noqa: E402,F401  (register the commands)
+
+train.register_task_commands(app)
 
 
 def _click_exception_types() -> tuple[type, ...]:

@@ -1,4 +1,4 @@
-"""`encoderlab train classify` and `encoderlab predict classify`."""
+"""`encoderlab predict classify` (`train classify` is generated from the task registry in cli/train.py)."""
 from __future__ import annotations
 
 import json
@@ -8,39 +8,9 @@ from typing import Any, Optional
 import typer
 
 from . import app, fail
-from .train import register_train_command
 
 predict_app = typer.Typer(no_args_is_help=True, help="Predict with a fine-tuned model (classify).")
 app.add_typer(predict_app, name="predict")
-
-
-def _train_classify(cfg, **kwargs) -> dict:
-    from ..classify.train import train_classify
-
-    return train_classify(cfg, **kwargs)
-
-
-def _show_classify(metrics: dict, cfg) -> None:
-    from ..metrics.classification import format_report
-
-    typer.echo(" · ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "f1", "f1_macro", "mcc", "loss")
-                          if isinstance(metrics.get(k), float)))
-    typer.echo(format_report(metrics))
-    typer.echo(f"run directory: {cfg.output_dir} (model in {cfg.output_dir}/model, "
-               f"confusion matrix in {cfg.output_dir}/confusion_matrix.png)")
-
-
-def _classify_config():
-    from ..classify.config import ClassifyTrainConfig
-
-    return ClassifyTrainConfig
-
-
-register_train_command(
-    "classify", _classify_config(), _train_classify, _show_classify,
-    help="Fine-tune an encoder for text classification and write a run directory.\n\n"
-         "Example: encoderlab train classify --train ../shared/data/sst2/train.tsv --eval ../shared/data/sst2/dev.tsv "
-         "--epochs 1 --eval-steps 500")
 
 
 @predict_app.command("classify")

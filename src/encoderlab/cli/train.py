@@ -120,26 +120,34 @@ def register_train_command(name: str, config_cls, run: Callable[..., dict], show
     app.command(name, help=help, hidden=hidden)(train_command(config_cls, run, show))
 
 
-def _train_qa(cfg, **kwargs) -> dict:
-    from ..qa.train import train_qa
-
-    return train_qa(cfg, **kwargs)
+def _fmt(value: float, scale) -> str:
+    return f"{value:.2f}" if scale == 100 else f"{value:.4f}" if scale == 1 else f"{value:.4g}"
 
 
-def _show_qa(metrics: dict, cfg) -> None:
-    keys = [k for k in ("exact", "f1", "HasAns_f1", "NoAns_exact", "best_f1", "modified_exact", "loss") if k in metrics]
-    typer.echo(" · ".join(f"{k} {metrics[k]:.2f}" for k in keys))
+def show_final(task, metrics: dict, cfg) -> None:
+    """The task's headline and report metrics (then its summary text, if the registry names one) and the run."""
+    names = [task.headline, *task.report_columns, *(m.name for m in task.metrics if m.scale == 100), "loss"]
+    shown = [task.metric(n) for n in dict.fromkeys(names) if isinstance(metrics.get(n), (int, float))]
+    typer.echo(" · ".join(f"{m.name} {_fmt(metrics[m.name], m.scale)}" for m in shown))
+    if task.summary:
+        from ..tasks import resolve
+
+        typer.echo(resolve(task.summary, task.name)(metrics))
     typer.echo(f"run directory: {cfg.output_dir} (model in {cfg.output_dir}/model)")
 
 
-def _qa_config():
-    from ..qa.config import QATrainConfig
+def register_task_commands(app: typer.Typer) -> None:
+    """`train <task>` for every task of the registry, and its top-level aliases (`pretrain` = `train mlm`)."""
+    from ..tasks import TASKS
 
-    return QATrainConfig
+    for task in TASKS.values():
+        def run(cfg, _task=task, **kwargs) -> dict:
+            return _task.train_fn()(cfg, **kwargs)
 
+        def show(metrics, cfg, _task=task) -> None:
+            show_final(_task, metrics, cfg)
 
-register_train_command(
-    "qa", _qa_config(), _train_qa, _show_qa,
-    help="Fine-tune an encoder for extractive QA (SQuAD v1.1 / v2.0) and write a run directory.\n\n"
-         "Example: encoderlab train qa --train ../shared/data/squad-v1.1/dev-v1.1.json "
-         "--split-file ../shared/data/squad-v1.1/split.json --train-split train --eval-split test")
+        register_train_command(task.name, task.config_cls(), run, show, help=task.description)
+        for verb in task.verbs:
+            register_train_command(verb, task.config_cls(), run, show, app=app,
+                                   help=f"Alias of `train {task.name}`. " + task.description)

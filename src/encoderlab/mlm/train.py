@@ -73,6 +73,12 @@ def epoch_table(history: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def summary(metrics: dict[str, Any]) -> str:
+    """What `train mlm` prints after the final metrics: the held-out perplexity per evaluation."""
+    return (f"held-out perplexity ({metrics.get('eval_masked_tokens', 0):,} masked tokens):\n"
+            + format_table(metrics["evaluations"]))
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of `epoch_table` rows (the CLI prints a Rich one)."""
     nsp = any("nsp_accuracy" in r for r in rows)
