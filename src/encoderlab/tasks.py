@@ -72,6 +72,9 @@ class Task:
     description: str = ""                   # what `encoderlab train <name>` does (its --help text)
     summary: str | None = None              # "module:function" (metrics) -> text printed after the final metrics
     verbs: tuple[str, ...] = ()             # top-level command aliases of `train <name>` (e.g. `pretrain`)
+    compare: str | None = None              # "module:function" (model_a, model_b, data, **options) -> comparison
+    compare_markdown: str | None = None     # "module:function" (comparison) -> Markdown
+    compare_view: str | None = None         # "module:function" (comparison) -> analysis.comparison.ComparisonView
 
     # -- entry points ---------------------------------------------------------------------------
     def config_cls(self) -> type:
@@ -165,6 +168,9 @@ TASKS: dict[str, Task] = {
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,
         inference_settings=("squad_version", "null_threshold", "max_seq_length", "doc_stride", "max_query_length"),
         example="encoderlab.qa.predict:tiny_example",
+        compare="encoderlab.analysis.compare:compare_models",
+        compare_markdown="encoderlab.analysis.compare:comparison_markdown",
+        compare_view="encoderlab.analysis.comparison:qa_view",
         description="Fine-tune an encoder for extractive QA (SQuAD v1.1 / v2.0) and write a run directory.\n\n"
                     "Example: encoderlab train qa --train ../shared/data/squad-v1.1/dev-v1.1.json "
                     "--split-file ../shared/data/squad-v1.1/split.json --train-split train --eval-split test",
@@ -186,6 +192,9 @@ TASKS: dict[str, Task] = {
         onnx_outputs=("logits",), labelled=True,
         inference_settings=("max_seq_length", "truncation", "head_tokens", "text_column", "text_pair_column"),
         example="encoderlab.classify.predict:tiny_example",
+        compare="encoderlab.analysis.compare_classify:compare_classifiers",
+        compare_markdown="encoderlab.analysis.compare_classify:classifier_comparison_markdown",
+        compare_view="encoderlab.analysis.comparison:classify_view",
         description="Fine-tune an encoder for text classification and write a run directory.\n\n"
                     "Example: encoderlab train classify --train ../shared/data/sst2/train.tsv "
                     "--eval ../shared/data/sst2/dev.tsv --epochs 1 --eval-steps 500",

@@ -59,102 +59,42 @@ def compare_cmd(
 
     Example: encoderlab compare runs/minilm/model runs/bert/model --data dev-v1.1.json --split-file split.json --part test --questions questions.yaml --markdown compare.md
     """
-    from ..analysis.compare import compare_models, comparison_markdown
-    from ..models import saved_model_task
+    from ..analysis import comparison
 
-    # the task comes from the fine-tuned model(s); a base encoder (no task) is loaded with that task's head
-    tasks = [saved_model_task(model_a), saved_model_task(model_b)]
-    if tasks[0] and tasks[1] and tasks[0] != tasks[1]:
-        from . import fail
-
-        fail(f"{model_a} is a {tasks[0]} model and {model_b} a {tasks[1]} model; compare needs two models of the "
-             f"same task (or a base encoder and a fine-tuned model)")
-    if "classify" in tasks:
-        from ..analysis.compare_classify import classifier_comparison_markdown, compare_classifiers
-
-        result = compare_classifiers(model_a, model_b, data, text_column=text_column,
-                                     text_pair_column=text_pair_column, label_column=label_column, limit=limit,
-                                     texts=texts, top_k=top_k, examples=examples, batch_size=batch_size)
-        _emit(result, markdown, json_out, classifier_comparison_markdown, _show_classifier_comparison)
-        return
-    result = compare_models(model_a, model_b, data, split_file=split_file, part=part, limit=limit,
-                            questions=questions, top_k=top_k, examples=examples, max_seq_length=max_seq_length,
-                            doc_stride=doc_stride, batch_size=batch_size)
-    _emit(result, markdown, json_out, comparison_markdown, _show_comparison)
+    result = comparison.compare(model_a, model_b, data, split_file=split_file, part=part, limit=limit,
+                                questions=questions, texts=texts, top_k=top_k, examples=examples,
+                                max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size,
+                                text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
+    _emit(result, markdown, json_out, comparison.markdown, lambda r, console: _show_view(comparison.view(r), console))
 
 
-def _show_comparison(result: dict, console) -> None:
+def _show_view(view, console) -> None:
+    """A ComparisonView (any task) as Rich tables."""
     from rich.markup import escape as esc
     from rich.table import Table
 
-    from ..analysis.compare import TABLE_COLUMNS, agreement_sentence, answer_cell, fmt_metric, ranked_rows
-
-    where = f", part {result['part']}" if result.get("part") else ""
-    table = Table(title=esc(f"{result['questions']} questions of {result['data']}{where} (SQuAD v{result['version']})"))
+    table = Table(title=esc(view.title))
     table.add_column("model")
-    for _, header in TABLE_COLUMNS:
+    for header in view.columns:
         table.add_column(header, justify="right")
-    for m in result["models"]:
-        table.add_row(esc(m["label"]), *(fmt_metric(k, m[k]) for k, _ in TABLE_COLUMNS))
+    for row in view.rows:
+        table.add_row(*map(esc, row))
     console.print(table)
-    for m in result["models"]:
-        if m["label"] != m["spec"]:
-            console.print(f"  {m['label']} = {m['spec']}", markup=False, highlight=False)
-    console.print(agreement_sentence(result), markup=False, highlight=False)
-    labels = [esc(m["label"]) for m in result["models"]]
-    shown = result["agreement"]["examples"]
-    if shown:
-        ex = Table(title="Questions only one model answers correctly", show_lines=True)
-        for col in ("question", "gold", *labels):
-            ex.add_column(col, overflow="fold")
-        for e in shown:
-            ex.add_row(esc(e["question"]), esc(" / ".join(dict.fromkeys(e["gold"])) or "(no answer)"),
-                       *(f"{esc(t or '(no answer)')} {'[green]✓[/]' if ok else '[red]✗[/]'}"
-                         for t, ok in zip(e["answers"], e["correct"])))
+    for line in view.legend:
+        console.print(f"  {line}", markup=False, highlight=False)
+    console.print(view.sentence, markup=False, highlight=False)
+    if view.examples:
+        ex = Table(title=view.examples_title, show_lines=True)
+        for col in view.examples_headers:
+            ex.add_column(esc(col), overflow="fold")
+        for given, answers in view.examples:
+            ex.add_row(*map(esc, given), *(f"{esc(a)} {'[green]✓[/]' if ok else '[red]✗[/]'}" for a, ok in answers))
         console.print(ex)
-    for n, q in enumerate(result.get("asked", []), 1):
-        t = Table(title=esc(f"{n}. {q['question']} (context: {q['context']})"))
-        t.add_column("rank", justify="right")
-        for label in labels:
-            t.add_column(label, overflow="fold")
-        for row in ranked_rows(q["answers"], answer_cell):
-            t.add_row(*map(esc, row))
-        console.print(t)
-
-
-def _show_classifier_comparison(result: dict, console) -> None:
-    from rich.markup import escape as esc
-    from rich.table import Table
-
-    from ..analysis.compare import fmt_metric, ranked_rows
-    from ..analysis.compare_classify import CLASSIFY_COLUMNS, agreement_sentence, label_cell
-
-    table = Table(title=esc(f"{result['texts']} labelled texts of {result['data']}"))
-    table.add_column("model")
-    for _, header in CLASSIFY_COLUMNS:
-        table.add_column(header, justify="right")
-    for m in result["models"]:
-        table.add_row(esc(m["label"]), *(fmt_metric(k, m.get(k, "")) for k, _ in CLASSIFY_COLUMNS))
-    console.print(table)
-    for m in result["models"]:
-        if m["label"] != m["spec"]:
-            console.print(f"  {m['label']} = {m['spec']}", markup=False, highlight=False)
-    console.print(agreement_sentence(result), markup=False, highlight=False)
-    names = [esc(m["label"]) for m in result["models"]]
-    if result["agreement"]["examples"]:
-        ex = Table(title="Texts only one model labels correctly", show_lines=True)
-        for col in ("text", "gold", *names):
-            ex.add_column(col, overflow="fold")
-        for e in result["agreement"]["examples"]:
-            ex.add_row(esc(e["text"]), esc(e["gold"]), *(f"{esc(p)} {'[green]✓[/]' if c else '[red]✗[/]'}"
-                                                         for p, c in zip(e["predicted"], e["correct"])))
-        console.print(ex)
-    for n, item in enumerate(result.get("asked", []), 1):
-        t = Table(title=esc(f"{n}. {item['text']}"))
-        t.add_column("rank", justify="right")
-        for name in names:
-            t.add_column(name, overflow="fold")
-        for row in ranked_rows(item["labels"], label_cell):
+    for title, headers, rows in view.asked:
+        t = Table(title=esc(title))
+        for i, col in enumerate(headers):
+            t.add_column(esc(col), justify="right" if i == 0 else "left", overflow="fold")
+        for row in rows:
             t.add_row(*map(esc, row))
         console.print(t)
 

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..tasks import DEFAULT_TASK, TASKS
 from . import app
 
 sweep_app = typer.Typer(no_args_is_help=True, help="Hyperparameter sweeps from W&B sweep files (Optuna, offline).")
@@ -21,7 +22,8 @@ def sweep_run_cmd(
     workers: int = typer.Option(1, "--workers", "-w", help="Trial processes to run at once on this machine."),
     storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL shared by all workers, e.g. postgresql://user@host/db \\[SQLite file in the sweep directory]."),
     name: Optional[str] = typer.Option(None, "--name", help="Sweep (study) name; workers with the same name and storage join one sweep \\[the file's name: key, else its stem]."),
-    task: Optional[str] = typer.Option(None, "--task", help="qa or classify \\[the file's task: key, else qa]."),
+    task: Optional[str] = typer.Option(None, "--task", help=f"Task of the registry: {', '.join(TASKS)} "
+                                       f"\\[the file's task: key, else {DEFAULT_TASK}]."),
     sweep_dir: Optional[Path] = typer.Option(None, "--sweep-dir", help="Where trial run directories, logs and the report go \\[sweeps/NAME]."),
     report_to: Optional[str] = typer.Option(None, "--report-to", help="Comma-separated optional trackers for every trial: tensorboard, wandb, mlflow (when installed)."),
     heartbeat: int = typer.Option(10, "--heartbeat", help="Seconds between a running trial's heartbeats; a trial silent for 3 heartbeats is failed and re-queued."),
