@@ -121,3 +121,25 @@ def seeded_v2_predictions(dataset_json: dict, seed: int = 0) -> tuple[dict, dict
                 lean = 0.25 if gold else -0.25
                 odds[qa["id"]] = round(min(1.0, max(0.0, rng.random() - lean)), 2)
     return preds, odds
+
+
+# -- a classifier's own answer, computed without encoderlab ---------------------------------------------
+def argmax_labels(model_dir, texts, pairs=None) -> list[tuple[str, float]]:
+    """(label, margin) per text: the saved classifier's argmax by plain Transformers, one text at a time.
+
+    The margin is the gap between the two largest probabilities: tests compare encoderlab's label with
+    this one where the margin is clear of float noise (random-weight models can be near a tie).
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    out = []
+    for i, text in enumerate(texts):
+        enc = tok(text, pairs[i] if pairs else None, return_tensors="pt", truncation=True, max_length=128)
+        with torch.no_grad():
+            probs = model(**enc).logits[0].softmax(-1)
+        top = probs.topk(2)
+        out.append((model.config.id2label[int(top.indices[0])], float(top.values[0] - top.values[1])))
+    return out
