@@ -77,3 +77,69 @@ def step_recorder():
             self.steps.append(state.global_step)
 
     return StepRecorder()
+
+
+# -- non-trivial SQuAD v2.0 predictions for metric checks against tests/squad_v2_official.py ----------
+def seeded_v2_predictions(dataset_json: dict, seed: int = 0) -> tuple[dict, dict]:
+    """(predictions, null odds) over every question of a SQuAD v2.0 file, deterministic per seed.
+
+    Each question gets one of: a gold answer (sometimes re-cased / punctuated), a gold answer cut or
+    extended by a word (partial F1), a plausible answer, a random wrong span of its context, "" or
+    " " (the official best-threshold quirk). Null odds are rounded to 2 decimals, so ties occur
+    (their order is the file's order), and lean towards the truth so the best thresholds are
+    neither 0 nor the largest odds.
+    """
+    import random
+
+    rng = random.Random(seed)
+    preds: dict[str, str] = {}
+    odds: dict[str, float] = {}
+    for article in dataset_json["data"]:
+        for p in article["paragraphs"]:
+            words = p["context"].split()
+            for qa in p["qas"]:
+                gold = [a["text"] for a in qa["answers"]]
+                plausible = [a["text"] for a in qa.get("plausible_answers", [])]
+                start = rng.randrange(len(words))
+                wrong = " ".join(words[start:start + rng.randint(1, 6)])
+                r = rng.random()
+                if gold and r < 0.35:
+                    text = rng.choice(gold)
+                    text = text.upper() if rng.random() < 0.2 else text + rng.choice(["", ".", "!"])
+                elif gold and r < 0.55:
+                    g = rng.choice(gold).split()
+                    text = " ".join(g[:-1] if len(g) > 1 else g + [rng.choice(words)])
+                elif plausible and r < 0.3:
+                    text = rng.choice(plausible)
+                elif r < 0.75:
+                    text = wrong
+                elif r < 0.95:
+                    text = ""
+                else:
+                    text = " "
+                preds[qa["id"]] = text
+                lean = 0.25 if gold else -0.25
+                odds[qa["id"]] = round(min(1.0, max(0.0, rng.random() - lean)), 2)
+    return preds, odds
+
+
+# -- a classifier's own answer, computed without encoderlab ---------------------------------------------
+def argmax_labels(model_dir, texts, pairs=None) -> list[tuple[str, float]]:
+    """(label, margin) per text: the saved classifier's argmax by plain Transformers, one text at a time.
+
+    The margin is the gap between the two largest probabilities: tests compare encoderlab's label with
+    this one where the margin is clear of float noise (random-weight models can be near a tie).
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    out = []
+    for i, text in enumerate(texts):
+        enc = tok(text, pairs[i] if pairs else None, return_tensors="pt", truncation=True, max_length=128)
+        with torch.no_grad():
+            probs = model(**enc).logits[0].softmax(-1)
+        top = probs.topk(2)
+        out.append((model.config.id2label[int(top.indices[0])], float(top.values[0] - top.values[1])))
+    return out

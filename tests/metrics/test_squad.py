@@ -381,3 +381,33 @@ def test_evaluate_files_bad_na_probs(small_files):
     with pytest.raises(DataError, match=r"na\.json: no-answer probability for id 'a' is a JSON "
                                          r"string, expected a number"):
         evaluate_files(data, preds, na_probs_path=na)
+
+
+# --- SQuAD v2.0: real dev data, non-trivial predictions and null odds vs the official script ----
+
+V2_KEYS = ["exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total",
+           "NoAns_exact", "NoAns_f1", "NoAns_total",
+           "best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("file, seed, thresh", [
+    ("dev-v2.0-slice5.json", 0, 1.0), ("dev-v2.0-slice5.json", 1, 1.0), ("dev-v2.0-slice5.json", 2, 0.5),
+    ("dev-v2.0-slice5.json", 3, 0.3), ("dev-v2.0-rebuilt.json", 4, 1.0), ("dev-v2.0-rebuilt.json", 5, 0.4)])
+def test_v2_matches_the_official_script_on_real_dev_data(file, seed, thresh):
+    import squad_v2_official as official
+    from _helpers import seeded_v2_predictions, shared_file
+
+    dataset = json.loads(shared_file("squad-v2.0", file).read_text(encoding="utf-8"))
+    preds, odds = seeded_v2_predictions(dataset, seed)
+    want = official.evaluate(dataset, preds, odds, na_prob_thresh=thresh)
+    # the case is not trivial: partial answers, wrong answers on both halves, an interior best threshold
+    assert 10 < want["exact"] < 90 and want["f1"] - want["exact"] > 1
+    assert 0 < want["HasAns_exact"] < 100 and 0 < want["NoAns_exact"] < 100
+    assert 0 < want["best_f1_thresh"] < max(odds.values()) and want["best_f1"] > want["f1"] - 50
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = squad_evaluate(gold_from_squad(dataset), preds, na_probs=odds, na_prob_thresh=thresh)
+    assert list(want) == V2_KEYS
+    for key in V2_KEYS:
+        assert got[key] == pytest.approx(want[key], abs=1e-9, rel=0), key

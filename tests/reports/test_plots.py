@@ -418,18 +418,29 @@ def test_unwritable_outputs(capsys, tmp_path, two_runs):
     assert_one_line_error(code, err, "unknown --format 'gif' (choose png or svg)")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_read_only_directory(capsys, tmp_path, two_runs):
+@pytest.mark.timeout(60)
+def test_permission_denied_leaves_nothing_half_written(capsys, monkeypatch, tmp_path, two_runs):
+    """The final rename refused (EACCES; root cannot be refused by chmod, so the rename is made to fail):
+    one line, the earlier outputs kept as they were, no temporary file left."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        code, _, err = run_cli(capsys, "report", two_runs[0], "-o", locked / "report.html")
-        assert_one_line_error(code, err, "cannot write the report to", "Permission denied")
-        code, _, err = run_cli(capsys, "plot", two_runs[0], "-o", locked)
-        assert_one_line_error(code, err, "cannot write", "Permission denied")
-    finally:
-        locked.chmod(0o700)
+    (locked / "report.html").write_text("the previous report")
+    (locked / "loss.png").write_bytes(b"the previous plot")
+    real_replace = os.replace
+
+    def refuse(src, dst):
+        if Path(dst).parent == locked:
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    code, _, err = run_cli(capsys, "report", two_runs[0], "-o", locked / "report.html")
+    assert_one_line_error(code, err, f"cannot write the report to {locked / 'report.html'}", "Permission denied")
+    code, _, err = run_cli(capsys, "plot", two_runs[0], "-o", locked)
+    assert_one_line_error(code, err, f"cannot write {locked / 'loss.png'}", "Permission denied")
+    assert sorted(p.name for p in locked.iterdir()) == ["loss.png", "report.html"]     # no .tmp leftovers
+    assert (locked / "report.html").read_text() == "the previous report"
+    assert (locked / "loss.png").read_bytes() == b"the previous plot"
 
 
 # -- per-task figures (task registry) -------------------------------------------------------------

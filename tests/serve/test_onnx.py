@@ -150,6 +150,7 @@ def _domains_and_ops(path):
     return {n.domain or "ai.onnx" for n in graph.node}, {n.op_type for n in graph.node}, graph
 
 
+@pytest.mark.timeout(300)
 def test_export_fuses_for_onnxruntime_and_int8_keeps_the_embeddings_fp32(tmp_path, qa_run):
     import onnx
     from transformers import AutoConfig
@@ -168,7 +169,37 @@ def test_export_fuses_for_onnxruntime_and_int8_keeps_the_embeddings_fp32(tmp_pat
     assert {"QAttention", "MatMulInteger"} <= q_ops
     words = next(t for t in q_graph.initializer if "word_embeddings" in t.name)
     assert words.data_type == onnx.TensorProto.FLOAT            # embeddings are not quantized
-    assert res.int8_max_abs_diff < 5.0
+    # int8 is approximate, but it must answer like fp32. This tiny model's answer probabilities are
+    # nearly flat (top ~0.06, runner-up often < 0.002 behind), so bound what int8 can honestly keep:
+    fp32, int8 = _top_answers(res.directory, int8=False), _top_answers(res.directory, int8=True)
+    assert len(fp32) == len(int8) == 48
+    top1 = [q[0][:3] for q in fp32]
+    assert len(set(top1)) >= 24                                 # the fp32 answers vary, also within a paragraph
+    assert all(len({t for t in top1 if t[0] == i}) > 1 for i in range(8))
+    same = sum(f[0][:3] == i[0][:3] for f, i in zip(fp32, int8))
+    assert same >= 0.75 * len(fp32), f"int8's top answer is fp32's on {same} of 48 questions"
+    in_top3 = sum(i[0][:3] in [a[:3] for a in f] for f, i in zip(fp32, int8))
+    assert in_top3 >= 46, f"int8's top answer is in fp32's top 3 on {in_top3} of 48 questions"
+    clear = [(f, i) for f, i in zip(fp32, int8) if f[0][3] - f[1][3] > 0.004]   # fp32 has a clear winner
+    assert len(clear) >= 8 and all(f[0][:3] == i[0][:3] for f, i in clear)
+    assert max(abs(f[0][3] - i[0][3]) for f, i in zip(fp32, int8)) < 0.02
+
+
+def _top_answers(onnx_dir, *, int8: bool) -> list[list[tuple[int, int, int, float]]]:
+    """The top 3 answers (paragraph, start, end, score) to 48 real questions (8 paragraphs of the bundled sample)."""
+    from encoderlab.data.squad import builtin_path
+    from encoderlab.serve import create_app, load_backend
+
+    data = json.loads(builtin_path("squad-sample")[0].read_text(encoding="utf-8"))
+    paragraphs = [p for a in data["data"] for p in a["paragraphs"] if len(p["qas"]) >= 6][:8]
+    out = []
+    with TestClient(create_app([load_backend("m", onnx_dir, "onnx", int8=int8)])) as c:
+        for i, p in enumerate(paragraphs):
+            r = c.post("/v1/answer", json={"context": p["context"], "top_k": 3,
+                                           "questions": [q["question"] for q in p["qas"][:6]]})
+            assert r.status_code == 200, r.text
+            out += [[(i, a["start"], a["end"], a["score"]) for a in q["answers"]] for q in r.json()["results"]]
+    return out
 
 
 def test_no_optimize_writes_standard_operators_only(capsys, tmp_path, cls_model_dir):
