@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import EncoderlabError
-from ..runs import RunDir
+from ..runs import RunDir, atomic_write_bytes
 from ..tasks import DEFAULT_TASK, TASKS, Metric, Task, find_task, task_of_metrics
 
 FORMATS = ("png", "svg")
@@ -375,20 +373,9 @@ def save_figures(figures: Figures | Iterable[NamedFigure], out_dir: str | Path, 
     for nf in figures:
         target = out_dir / f"{nf.name}.{fmt}"
         data = figure_bytes(nf.figure, fmt)
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{target.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)      # mkstemp creates 0600; give the file normal permissions
-            os.replace(tmp, target)
+            atomic_write_bytes(target, data)
         except OSError as exc:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
             raise EncoderlabError(f"cannot write {target}: {exc.strerror or exc}") from None
         written.append(target)
     return written
