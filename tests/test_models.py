@@ -202,7 +202,12 @@ def test_larger_tokenizer_vocabulary_resizes_scratch_and_is_refused_by_pretraine
 def test_models_command_says_where_each_tokenizer_comes_from(capsys, monkeypatch):
     from _helpers import run_cli
 
+    import huggingface_hub
+
+    from encoderlab.models import preset_tokenizer
+
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: None)     # an empty cache
     code, out, err = run_cli(capsys, "models")
     assert code == 0, err
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│ scratch:")}
@@ -210,3 +215,19 @@ def test_models_command_says_where_each_tokenizer_comes_from(capsys, monkeypatch
     assert "needs the Hub or its cache, or --tokenizer" in rows["scratch:bert-base-cased"]
     assert "builtin:minilm-l6 (offline)" in rows["scratch:bert-base-uncased"]
     assert "needs the Hub" not in rows["scratch:bert-tiny"]
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
+                        lambda repo, name: f"/cache/{repo}/{name}" if repo == "FacebookAI/roberta-base" else None)
+    assert preset_tokenizer("roberta-base") == "FacebookAI/roberta-base (in the Hub cache)"
+
+
+@pytest.mark.timeout(120)
+def test_train_with_a_hub_tokenizer_preset_offline_is_one_line(capsys, monkeypatch, tmp_path):
+    from _helpers import run_cli
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, err = run_cli(capsys, "train", "qa", "--model", "scratch:roberta-base", "--limit", "40",
+                             "--max-steps", "1", "--output-dir", tmp_path / "run")
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and "Traceback" not in err and len(errors) == 1, err
+    assert errors[0].startswith("error: cannot load tokenizer 'FacebookAI/roberta-base' for scratch:roberta-base: ")
+    assert "or --tokenizer" in errors[0]
