@@ -38,8 +38,9 @@ class TrainConfig:
     """Options shared by every task. Names follow Transformers' TrainingArguments where they exist."""
     model: str = option(DEFAULT_MODEL, "builtin:minilm-l6, scratch:<preset>, a model or run directory, or a Hub name.",
                         "--model", "-m", panel="Model")
-    tokenizer: Optional[str] = option(None, "Tokenizer to use instead of the model's own (a directory, builtin:… or Hub name).",
-                                      panel="Model")
+    tokenizer: Optional[str] = option(None, "Tokenizer to use instead of the model's own (a directory, builtin:… or Hub "
+                                      "name); token types the model lacks are dropped, a scratch model takes its "
+                                      "vocabulary size.", panel="Model")
     output_dir: str = option("runs/run", "Run directory.", "--output-dir", "-o", panel=_TRAINING)
     learning_rate: float = option(5e-5, "Peak AdamW learning rate.", "--learning-rate", "--lr", panel=_TRAINING)
     train_batch_size: int = option(16, "Per-device training batch size.", panel=_TRAINING)

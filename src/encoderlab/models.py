@@ -124,25 +124,77 @@ def _check_local_dir(path: Path) -> None:
         raise ModelError(f"{path} has no .safetensors weights{extra}")
 
 
-def load_tokenizer(spec: str):
-    """A fast tokenizer for a builtin name, a local directory or a Hub name."""
+_HUB_REACHABLE: bool | None = None      # the Hub probe's answer, once per process
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face Hub must not be asked: ``HF_HUB_OFFLINE`` is set, or its host does not
+    accept a connection within a second (probed once per process, cached). Offline, Hub names are looked up
+    in the local cache only (``local_files_only=True``): a one-line failure at once instead of retries."""
+    global _HUB_REACHABLE
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if _HUB_REACHABLE is None:
+        import socket
+        from urllib.parse import urlparse
+
+        url = urlparse(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+        try:
+            socket.create_connection((url.hostname, url.port or (80 if url.scheme == "http" else 443)),
+                                     timeout=1.0).close()
+            _HUB_REACHABLE = True
+        except (OSError, ValueError):
+            _HUB_REACHABLE = False
+    return not _HUB_REACHABLE
+
+
+def load_tokenizer(spec: str, *, for_model: str | None = None):
+    """A fast tokenizer for a builtin name, a local directory or a Hub name (the Hub cache only when
+    :func:`hub_offline`). `for_model`: the model spec it is loaded for (named in the error)."""
     from transformers import AutoTokenizer
 
     source = model_source(spec)
+    offline = not Path(source).exists() and hub_offline()
     try:
-        tok = AutoTokenizer.from_pretrained(source)
+        tok = AutoTokenizer.from_pretrained(source, local_files_only=offline)
     except (OSError, ValueError) as exc:
-        raise ModelError(_hub_failure(spec, "tokenizer", exc)) from exc
+        raise ModelError(_hub_failure(spec, "tokenizer", exc, offline=offline, for_model=for_model)) from exc
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"the tokenizer of '{spec}' is not a fast tokenizer; encoderlab needs offset mappings")
     return tok
 
 
-def _hub_failure(spec: str, what: str, exc: Exception) -> str:
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in str(exc).lower() or "connect" in str(exc).lower()
-    hint = ("the Hugging Face Hub cannot be reached (offline?)" if offline else str(exc).splitlines()[0][:200])
+def offline_presets() -> list[str]:
+    """The scratch presets whose tokenizer ships with encoderlab (no Hub needed)."""
+    return [n for n, p in SCRATCH_PRESETS.items() if p["tokenizer"].startswith("builtin:")]
+
+
+def preset_tokenizer(name: str) -> str:
+    """Where a scratch preset's tokenizer comes from, for `encoderlab models`: offline, the Hub cache, or the
+    Hub (or ``--tokenizer``)."""
+    tok = SCRATCH_PRESETS[name]["tokenizer"]
+    if tok.startswith("builtin:"):
+        return f"{tok} (offline)"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = any(isinstance(try_to_load_from_cache(tok, f), str) for f in ("tokenizer.json", "tokenizer_config.json"))
+    return f"{tok} ({'in the Hub cache' if cached else 'needs the Hub or its cache, or --tokenizer'})"
+
+
+def _hub_failure(spec: str, what: str, exc: Exception, *, offline: bool = False, for_model: str | None = None) -> str:
+    offline = offline or "offline" in str(exc).lower() or "connect" in str(exc).lower()
+    if offline:
+        hint = f"the Hugging Face Hub cannot be reached (offline) and '{spec}' is not in its local cache"
+    else:
+        hint = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    if for_model is not None:      # a scratch preset's own tokenizer: never propose the preset that failed
+        return (f"cannot load tokenizer '{spec}' for {for_model}: {hint}; its tokenizer must come from the Hub "
+                f"(or its cache) or --tokenizer (a local tokenizer directory, or builtin:minilm-l6 for the uncased "
+                f"BERT vocabulary)")
     return (f"cannot load {what} '{spec}': {hint}. Use builtin:minilm-l6, scratch:<preset> "
-            f"({', '.join(SCRATCH_PRESETS)}) or a local model directory")
+            f"({', '.join(offline_presets())}) or a local model directory")
 
 
 def scratch_config(preset: str, **overrides):
@@ -157,9 +209,12 @@ def scratch_config(preset: str, **overrides):
 
 
 def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | None = None,
-               seed: int = 0, **config_overrides) -> ResolvedModel:
+               seed: int = 0, with_tokenizer: bool = True, **config_overrides) -> ResolvedModel:
     """Resolve `spec` (see module docstring) into a task model and its tokenizer.
 
+    `tokenizer` replaces the model's own: a scratch model takes its vocabulary size (and padding id), a model
+    with one token type gets no ``token_type_ids``, a pretrained model refuses a larger vocabulary.
+    `with_tokenizer=False`: the model only (``tokenizer`` is None), e.g. to count parameters offline.
     `config_overrides` (e.g. ``num_labels``, ``id2label``) are passed to the config.
     """
     auto = _auto_class(task)
@@ -169,10 +224,15 @@ def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | 
     if spec.startswith("scratch:"):
         preset = spec.split(":", 1)[1]
         config = scratch_config(preset, **config_overrides)
-        tok_spec = tokenizer or SCRATCH_PRESETS[preset]["tokenizer"]
-        tok = load_tokenizer(tok_spec)
-        if len(tok) > config.vocab_size:
-            raise ModelError(f"tokenizer '{tok_spec}' has {len(tok)} tokens but scratch:{preset} has vocab_size {config.vocab_size}")
+        tok = None
+        if with_tokenizer:
+            tok_spec = tokenizer or SCRATCH_PRESETS[preset]["tokenizer"]
+            tok = load_tokenizer(tok_spec, for_model=None if tokenizer else spec)
+            if len(tok) > config.vocab_size:      # a random model takes the tokenizer's vocabulary size
+                config.vocab_size = len(tok)
+            if tok.pad_token_id is not None and getattr(config, "pad_token_id", None) is not None:
+                config.pad_token_id = tok.pad_token_id    # RoBERTa counts positions from its padding id
+            fit_token_types(tok, config)
         import torch
 
         torch.manual_seed(seed)
@@ -190,22 +250,40 @@ def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | 
         raise ModelError(f"model directory '{spec}' does not exist")
     elif ":" in spec:
         raise ModelError(f"unknown model scheme in '{spec}' (use builtin:minilm-l6, scratch:<preset>, a directory or a Hub name)")
-    tok = load_tokenizer(tokenizer or spec)
+    tok = load_tokenizer(tokenizer or spec) if with_tokenizer else None
+    offline = not is_local and hub_offline()
     import torch
 
     torch.manual_seed(seed)   # new heads (e.g. qa_outputs on a bare encoder) are initialised reproducibly
     from safetensors import SafetensorError
 
     try:
-        model = auto.from_pretrained(source, use_safetensors=True, **config_overrides)
+        model = auto.from_pretrained(source, use_safetensors=True, local_files_only=offline, **config_overrides)
     except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:
         corrupt = _corrupt_weights(path) if is_local else None
         if corrupt:
             raise ModelError(f"{corrupt[0]}: corrupt weights file, cannot be read ({corrupt[1]})") from exc
         if is_local:
             raise ModelError(f"cannot load model from {path}: {str(exc).splitlines()[0][:300]}") from exc
-        raise ModelError(_hub_failure(spec, "model", exc)) from exc
+        raise ModelError(_hub_failure(spec, "model", exc, offline=offline)) from exc
+    if tok is not None:
+        vocab = getattr(model.config, "vocab_size", None)
+        if tokenizer and vocab is not None and len(tok) > vocab:
+            raise ModelError(f"tokenizer '{tokenizer}' has {len(tok):,} tokens but '{spec}' has vocab_size {vocab:,}: "
+                             f"its ids would fall outside the model's embeddings; use the model's own tokenizer")
+        fit_token_types(tok, model.config)
     return ResolvedModel(model, tok, spec, source)
+
+
+def fit_token_types(tok, config) -> None:
+    """A model with one token type (RoBERTa: ``type_vocab_size`` 1) gets no ``token_type_ids`` from its
+    tokenizer: a BERT tokenizer would give the second segment type 1, outside the model's embedding. The
+    change is saved with the tokenizer (``model_input_names`` in ``tokenizer_config.json``)."""
+    if getattr(config, "type_vocab_size", 2) >= 2 or "token_type_ids" not in tok.model_input_names:
+        return
+    names = [n for n in tok.model_input_names if n != "token_type_ids"]
+    tok.model_input_names = names
+    tok.init_kwargs["model_input_names"] = names
 
 
 def _corrupt_weights(path: Path) -> tuple[Path, str] | None:

@@ -158,3 +158,18 @@ def test_builtin_minilm_rich_table(capsys):
 def test_bad_input_is_one_line(capsys, args, fragment):
     code, _, err = run(capsys, "inspect", *args)
     assert_one_line_error(code, err, fragment)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("preset, total", [
+    # embeddings 50,265×768 + 514×768 + 1×768 + LayerNorm 1,536 = 39,000,576; + 12 layers + pooler
+    ("roberta-base", 39_000_576 + 12 * LAYER + POOLER),                        # 124,645,632
+    # embeddings 28,996×768 + 512×768 + 2×768 + 1,536 = 22,665,216
+    ("bert-base-cased", 22_665_216 + 12 * LAYER + POOLER),                     # 108,310,272
+])
+def test_presets_whose_tokenizer_needs_the_hub_inspect_offline(capsys, monkeypatch, preset, total):
+    """Counting parameters needs no tokenizer: these presets once failed offline on their Hub tokenizer."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, err = run(capsys, "inspect", f"scratch:{preset}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["total"] == total

@@ -176,3 +176,18 @@ def test_many_labels_and_very_short_texts():
     assert clf.labels[:2] == ["c0", "c1"] and all(len(r["probabilities"]) == 12 for r in out)
     one = clf("hi")                          # alone, and in a batch with a longer text: the same prediction
     assert one["probabilities"] == pytest.approx(out[0]["probabilities"], abs=1e-5)
+
+
+@pytest.mark.timeout(30)
+def test_validation_carve_out_splits_the_limited_selection():
+    """--limit 200 --validation-fraction 0.1: 20 of the 200 selected texts validate, 180 train (the carve-out
+    once came out of the whole file: 6,735 SST-2 texts validating a 200-text run)."""
+    from encoderlab.classify.train import load_classify_data
+
+    logged = []
+    cfg = ClassifyTrainConfig(train=str(shared_file("sst2", "train.tsv")), limit=200, validation_fraction=0.1)
+    train, valid, names = load_classify_data(cfg, log=logged.append)
+    assert (len(train), len(valid)) == (180, 20) and not set(train.ids) & set(valid.ids)
+    assert sorted(set(valid.labels)) == sorted(set(train.labels)) == ["0", "1"]
+    assert logged == [f"validation: 20 texts carved out of the 200 selected texts of {cfg.train} (stratified, "
+                      "--validation-fraction 0.1); training: 180 texts"]

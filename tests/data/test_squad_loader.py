@@ -137,11 +137,62 @@ def test_builtin_sample_and_its_split():
     assert select(train, limit=10).examples == train.examples[:10]
 
 
-def test_carve_validation_by_article():
-    ds = select(load_squad("builtin:squad-sample"), part="train")
-    rest, valid = carve_validation(ds, 0.05, seed=1)
-    assert set(rest.titles).isdisjoint(valid.titles) and len(rest) + len(valid) == len(ds)
-    assert 0 < len(valid) < len(ds) / 2
+def _assert_disjoint_carve(selection, rest, valid):
+    assert len(rest) + len(valid) == len(selection)
+    assert {e.id for e in rest.examples}.isdisjoint(e.id for e in valid.examples)
+    assert {e.context for e in rest.examples}.isdisjoint(e.context for e in valid.examples)
+    check_disjoint(rest, valid)
+
+
+@pytest.mark.timeout(30)
+def test_carve_validation_by_article_when_articles_fit():
+    ds = select(load_squad(shared_file("squad-v1.1", "dev-v1.1.json")), split_file=shared_file("squad-v1.1", "split.json"),
+                part="train")
+    logged = []
+    rest, valid = carve_validation(ds, 0.2, seed=1, log=logged.append)
+    _assert_disjoint_carve(ds, rest, valid)
+    assert set(rest.titles).isdisjoint(valid.titles) and len(valid.titles) >= 2
+    assert round(0.2 * len(ds)) / 2 <= len(valid) <= round(0.2 * len(ds))      # never more than asked
+    assert logged == [f"validation: {len(valid)} questions ({len(valid.titles)} whole articles) carved out of the "
+                      f"{len(ds)} selected questions (--validation-fraction 0.2); training: {len(rest)} questions"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("source", ["builtin:squad-sample", "shared"])
+def test_carve_validation_within_the_limit_by_paragraph(source):
+    """--limit 300 holds 1-2 articles of hundreds of questions: the carve-out takes whole paragraphs of the 300
+    (it once took a 511-question article out of the full file, more than the training set)."""
+    from encoderlab.qa.config import QATrainConfig
+    from encoderlab.qa.train import load_qa_data
+
+    if source == "shared":
+        kw = dict(train=str(shared_file("squad-v1.1", "dev-v1.1.json")),
+                  split_file=str(shared_file("squad-v1.1", "split.json")), train_split="train")
+    else:
+        kw = dict(train=source, train_split="train")
+    logged = []
+    train, valid = load_qa_data(QATrainConfig(limit=300, validation_fraction=0.05, **kw), log=logged.append)
+    selection = select(load_squad(kw["train"]), split_file=kw.get("split_file"), part="train", limit=300)
+    _assert_disjoint_carve(selection, train, valid)
+    assert {e.id for e in train.examples} | {e.id for e in valid.examples} == {e.id for e in selection.examples}
+    largest_paragraph = max(sum(1 for e in selection.examples if e.context == c) for c in {e.context for e in selection.examples})
+    assert 15 - largest_paragraph < len(valid) <= 15                 # 5 % of 300, whole paragraphs
+    assert any(f"validation: {len(valid)} questions (" in m and "whole paragraph" in m and "carved out of the 300 selected" in m
+               and f"training: {len(train)} questions" in m for m in logged), logged
+
+
+@pytest.mark.timeout(10)
+def test_carve_validation_takes_one_paragraph_when_none_fits_and_refuses_one_context():
+    ds = load_squad("builtin:squad-sample")
+    first = ds.examples[0].context
+    one = ds.subset([e for e in ds.examples if e.context == first])
+    with pytest.raises(DataError, match="share one context"):
+        carve_validation(one, 0.5)
+    second = next(e.context for e in ds.examples if e.context != first)
+    two = ds.subset([e for e in ds.examples if e.context in (first, second)])
+    rest, valid = carve_validation(two, 0.01)
+    _assert_disjoint_carve(two, rest, valid)
+    assert len({e.context for e in valid.examples}) == 1 and len(rest) > 0
 
 
 def test_check_disjoint_refuses_overlap():

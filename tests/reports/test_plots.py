@@ -482,3 +482,28 @@ def test_classification_f1_and_qa_f1_never_share_an_axis(tmp_path, two_runs):
     page = parse(build_report(load_runs([two_runs[0], cls])))
     assert page.rows["cls"]["F1"][0] == "0.7500" and "EM" not in page.rows["cls"]     # its own table
     assert "perplexity" not in page.headers
+
+
+@pytest.mark.timeout(60)
+def test_every_curve_follows_the_epoch_axis(capsys, tmp_path):
+    """`plot --x epoch`: training loss, validation loss and every metric panel (QA and classification) on epochs."""
+    qa = write_run(tmp_path, "qa", history=qa_history(), metrics={"exact": 60.0, "f1": 73.3})
+    cls_history = [{"step": s, "epoch": s / 10, "time": s, "loss": 0.7 - s / 100} for s in (5, 10, 15, 20)]
+    cls_history += [{"step": s, "epoch": s / 10, "time": s, "eval_loss": 0.5, "eval_accuracy": 0.8, "eval_f1": 0.75}
+                    for s in (10, 20)]
+    cls = write_run(tmp_path, "cls", history=cls_history, metrics={"accuracy": 0.8, "f1": 0.75, "loss": 0.5})
+    code, out, err = run_cli(capsys, "plot", qa, cls, "--x", "epoch", "--separate", "-o", tmp_path / "out")
+    assert code == 0, err
+    figs = make_figures(load_runs([qa, cls]), combined=False, x="epoch")
+    loss = {f.run: f.figure.axes[0] for f in figs.figures if f.name.startswith("loss-")}
+    qa_train, qa_val = loss["qa"].get_lines()
+    assert loss["qa"].get_xlabel() == loss["cls"].get_xlabel() == "epoch"
+    assert list(qa_train.get_xdata())[:3] == pytest.approx([1 / 367, 50 / 367, 100 / 367]) and qa_train.get_xdata()[-1] == pytest.approx(700 / 367)
+    assert list(qa_val.get_xdata()) == pytest.approx([s / 367 for s in EVAL_STEPS], abs=1e-4)
+    assert [list(line.get_xdata()) for line in loss["cls"].get_lines()] == [[0.5, 1.0, 1.5, 2.0], [1.0, 2.0]]
+    metrics = next(f for f in figs.figures if f.name == "metrics").figure
+    panels = {ax.get_ylabel(): (ax.get_xlabel(), list(ax.get_lines()[0].get_xdata()))
+              for ax in metrics.axes if ax.get_legend() is not None}
+    qa_epochs = pytest.approx([s / 367 for s in EVAL_STEPS], abs=1e-4)
+    assert panels == {"EM (%)": ("epoch", qa_epochs), "F1 (%)": ("epoch", qa_epochs),
+                      "accuracy": ("epoch", [1.0, 2.0]), "F1": ("epoch", [1.0, 2.0])}

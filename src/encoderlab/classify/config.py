@@ -30,7 +30,7 @@ class ClassifyTrainConfig(TrainConfig):
     eval_limit: Optional[int] = option(None, "Evaluate on N texts.", panel=_DATA)
     stratify: bool = option(True, "--limit/--eval-limit keep the class proportions (random, by --seed) or take the "
                             "first N rows.", panel=_DATA)
-    validation_fraction: float = option(0.1, "Share of --train held out (stratified) when --eval is not given.",
+    validation_fraction: float = option(0.1, "Share of the selected --train texts (after --limit) held out, stratified, when --eval is not given.",
                                         panel=_DATA)
     max_seq_length: int = option(128, "Tokens per input, special tokens included.", panel=_INPUTS)
     truncation: str = option("head", "How longer texts are cut: head, tail or head+tail (first and last tokens, "

@@ -34,16 +34,18 @@ def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = pr
         raise DataError("no training data: give --train FILE (TSV/CSV, JSONL, JSON) or hub:NAME[:SPLIT]")
     cols = dict(text_column=cfg.text_column, text_pair_column=cfg.text_pair_column, label_column=cfg.label_column)
     full = load_text_dataset(cfg.train, **cols)
-    if cfg.eval:
-        train = full
-        evaluation = load_text_dataset(cfg.eval, **cols)
-    else:
-        train, evaluation = carve_validation(full, cfg.validation_fraction, cfg.seed)
-        log(f"validation: {len(evaluation)} texts carved out of {cfg.train} (stratified, {cfg.validation_fraction:g})")
     names = build_label_map(full.labels, cfg.labels, full.label_names)
     if len(names) < 2:
         raise DataError(f"{cfg.train}: only one class ({names[0]}); classification needs at least two")
-    train = limit_dataset(train, cfg.limit, stratify=cfg.stratify, seed=cfg.seed)
+    # --limit selects first; the carve-out splits that selection, so validation never outgrows training
+    train = limit_dataset(full, cfg.limit, stratify=cfg.stratify, seed=cfg.seed)
+    if cfg.eval:
+        evaluation = load_text_dataset(cfg.eval, **cols)
+    else:
+        selected = len(train)
+        train, evaluation = carve_validation(train, cfg.validation_fraction, cfg.seed)
+        log(f"validation: {len(evaluation)} texts carved out of the {selected} selected texts of {cfg.train} "
+            f"(stratified, --validation-fraction {cfg.validation_fraction:g}); training: {len(train)} texts")
     classes = sorted(set(train.labels))
     if len(classes) < 2:
         how = f" after --limit {cfg.limit}{'' if cfg.stratify else ' --no-stratify (the first rows)'}" if cfg.limit else ""

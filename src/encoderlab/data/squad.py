@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import DataError
 from .io import check_text, iter_jsonl, read_json
@@ -320,24 +320,55 @@ def select(ds: QADataset, *, titles: Sequence[str] | None = None, split_file: st
     return ds.subset(examples)
 
 
-def carve_validation(ds: QADataset, fraction: float, seed: int = 42) -> tuple[QADataset, QADataset]:
-    """Split off whole articles (about `fraction` of the questions) as a validation set."""
+def carve_validation(ds: QADataset, fraction: float, seed: int = 42,
+                     log: Callable[[str], None] | None = None) -> tuple[QADataset, QADataset]:
+    """(train, validation): about `fraction` of the questions of `ds` (already selected by --limit, splits or
+    titles) held out, never more than the fraction asked (plus at most one article or paragraph).
+
+    Whole articles are held out when some fit the budget and fill at least half of it; otherwise whole
+    paragraphs (questions that share a context stay together, so the two sets never share a context).
+    """
     if not 0 < fraction < 1:
         raise DataError(f"validation fraction must be between 0 and 1, not {fraction}")
-    titles = ds.titles
-    if len(titles) < 2:
-        raise DataError(f"{ds.source}: a validation carve-out by article needs at least 2 articles; pass --eval")
-    rng = random.Random(seed)
-    order = titles[:]
-    rng.shuffle(order)
-    target, held, n = fraction * len(ds), set(), 0
-    for t in order:
-        if n >= target or len(held) == len(titles) - 1:
+    target = max(1, round(fraction * len(ds)))
+    held, unit = _carve_groups([e.title for e in ds.examples], target, seed), "article"
+    if sum(held.values()) * 2 < target:
+        held, unit = _carve_groups([e.context for e in ds.examples], target, seed, at_least_one=True), "paragraph"
+    if not held:
+        raise DataError(f"{ds.source}: the {len(ds)} selected questions share one context; a validation carve-out "
+                        "needs at least 2 paragraphs; pass --eval or select more questions")
+    key = (lambda e: e.title) if unit == "article" else (lambda e: e.context)
+    train = ds.subset([e for e in ds.examples if key(e) not in held])
+    validation = ds.subset([e for e in ds.examples if key(e) in held])
+    if log is not None:
+        log(f"validation: {len(validation)} questions ({len(held)} whole {unit}{'s' if len(held) != 1 else ''}) "
+            f"carved out of the {len(ds)} selected questions (--validation-fraction {fraction:g}); "
+            f"training: {len(train)} questions")
+    return train, validation
+
+
+def _carve_groups(keys: list[str], target: int, seed: int, *, at_least_one: bool = False) -> dict[str, int]:
+    """{group: size} of the groups held out: shuffled by `seed`, each taken when it fits what is left of
+    `target` (`at_least_one`: the smallest one alone when none fits). One group always stays for training."""
+    sizes: dict[str, int] = {}
+    for k in keys:
+        sizes[k] = sizes.get(k, 0) + 1
+    if len(sizes) < 2:
+        return {}
+    order = list(sizes)
+    random.Random(seed).shuffle(order)
+    held: dict[str, int] = {}
+    n = 0
+    for k in order:
+        if len(held) == len(sizes) - 1 or n >= target:
             break
-        held.add(t)
-        n += sum(1 for e in ds.examples if e.title == t)
-    return (ds.subset([e for e in ds.examples if e.title not in held]),
-            ds.subset([e for e in ds.examples if e.title in held]))
+        if n + sizes[k] <= target:
+            held[k] = sizes[k]
+            n += sizes[k]
+    if not held and at_least_one:
+        smallest = min(order, key=lambda k: sizes[k])
+        held[smallest] = sizes[smallest]
+    return held
 
 
 def check_disjoint(train: QADataset, evaluation: QADataset) -> None:

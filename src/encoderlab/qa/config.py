@@ -15,7 +15,7 @@ class QATrainConfig(TrainConfig):
     output_dir: str = option("runs/qa", "Run directory.", "--output-dir", "-o", panel="Training")
     train: str = option("builtin:squad-sample", "Training data: builtin:squad-sample, SQuAD .json (v1.1/v2.0), .jsonl, "
                         "or hub:NAME[:SPLIT].", panel=_DATA)
-    eval: Optional[str] = option(None, "Evaluation data (default: carve whole articles out of --train, see "
+    eval: Optional[str] = option(None, "Evaluation data (default: carve a share of the selected --train questions out, see "
                                  "--validation-fraction).", panel=_DATA)
     split_file: Optional[str] = option(None, "JSON {part: [article titles]} used by --train-split/--eval-split "
                                        "(builtin data sets bring their own).", panel=_DATA)
@@ -24,9 +24,9 @@ class QATrainConfig(TrainConfig):
     train_titles: Optional[list[str]] = option(None, "Comma-separated article titles to train on (with or instead of "
                                                "--train-split).", panel=_DATA)
     eval_titles: Optional[list[str]] = option(None, "Comma-separated article titles to evaluate on.", panel=_DATA)
-    limit: Optional[int] = option(None, "Train on the first N questions only.", panel=_DATA)
+    limit: Optional[int] = option(None, "Select the first N questions for training (the validation carve-out comes out of them).", panel=_DATA)
     eval_limit: Optional[int] = option(None, "Evaluate on the first N questions only.", panel=_DATA)
-    validation_fraction: float = option(0.05, "Share of training articles held out when --eval is not given.",
+    validation_fraction: float = option(0.05, "Share of the selected training questions held out (whole articles, else whole paragraphs) when --eval is not given.",
                                         panel=_DATA)
     on_bad_answer: str = option("repair", "Answer text not at answer_start: repair (nearest occurrence), skip, error.",
                                 panel=_DATA)

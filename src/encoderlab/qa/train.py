@@ -23,7 +23,8 @@ def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tupl
     full = load_squad(cfg.train, on_bad_answer=cfg.on_bad_answer)
     if full.report.summary():
         log(f"{cfg.train}: {full.report.summary()}")
-    train = select(full, titles=cfg.train_titles, split_file=cfg.split_file, part=cfg.train_split)
+    train = select(full, titles=cfg.train_titles, split_file=cfg.split_file, part=cfg.train_split,
+                   limit=cfg.limit)
     if cfg.eval:
         evaluation = full if cfg.eval == cfg.train else load_squad(cfg.eval, on_bad_answer=cfg.on_bad_answer)
         evaluation = select(evaluation, titles=cfg.eval_titles, split_file=cfg.split_file, part=cfg.eval_split,
@@ -32,11 +33,10 @@ def load_qa_data(cfg: QATrainConfig, log: Callable[[str], None] = print) -> tupl
         evaluation = select(full, titles=cfg.eval_titles, split_file=cfg.split_file, part=cfg.eval_split,
                             limit=cfg.eval_limit)
     else:
-        train, evaluation = carve_validation(train, cfg.validation_fraction, cfg.seed)
+        # the carve-out splits the selection (--limit included), so validation never outgrows training
+        train, evaluation = carve_validation(train, cfg.validation_fraction, cfg.seed, log=log)
         if cfg.eval_limit:
             evaluation = select(evaluation, limit=cfg.eval_limit)
-    if cfg.limit:
-        train = select(train, limit=cfg.limit)
     check_disjoint(train, evaluation)
     return train, evaluation
 
