@@ -63,6 +63,7 @@ class Task:
     plots: tuple[str, ...]                  # metrics drawn per evaluation
     serve: str | None = None                # "module:Class" of its serving service (None: not servable)
     serve_route: str | None = None          # the HTTP route it is served on
+    serve_info: tuple[str, ...] = ()        # ModelInfo fields shown for its models in GET /v1/models
     onnx_outputs: tuple[str, ...] | None = None   # model outputs of its ONNX graph (None: not exportable)
     labelled: bool = False                  # its head has one output per label (the config's num_labels)
     onnx_text_pairs: bool = False           # the verification sample is (question, context) pairs
@@ -158,7 +159,7 @@ TASKS: dict[str, Task] = {
         headline="f1",
         report_columns=("exact", "f1", "modified_exact", "correct", "similar", "incorrect"),
         plots=("exact", "f1"),
-        serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer",
+        serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer", serve_info=("squad_version",),
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,
         inference_settings=("squad_version", "null_threshold", "max_seq_length", "doc_stride", "max_query_length"),
         example="encoderlab.qa.predict:tiny_example",
@@ -176,7 +177,7 @@ TASKS: dict[str, Task] = {
         headline="accuracy",
         report_columns=("accuracy", "f1", "f1_macro", "mcc"),
         plots=("accuracy", "f1"),
-        serve="encoderlab.serve.classify:ClassifyService", serve_route="/v1/classify",
+        serve="encoderlab.serve.classify:ClassifyService", serve_route="/v1/classify", serve_info=("labels",),
         onnx_outputs=("logits",), labelled=True,
         inference_settings=("max_seq_length", "truncation", "head_tokens", "text_column", "text_pair_column"),
         example="encoderlab.classify.predict:tiny_example",
