@@ -20,17 +20,9 @@ class EchoRequest(BaseModel):
     model: Optional[str] = None
 
 
-class EchoResponse(BaseModel):
-    model: str
-    results: list[int]
-    seconds: float
-
-
-class EchoService(TaskService):
+class EchoService(TaskService, task="echo", request=EchoRequest, result=int, response="EchoResponse",
+                  summary="Text lengths"):
     """Answers the length of each text, through the dynamic batcher."""
-    task = "echo"
-    Request, Response = EchoRequest, EchoResponse
-    summary = "Text lengths"
 
     def _forward_rows(self, rows):
         return [len(r) for r in rows]
@@ -70,7 +62,9 @@ def test_a_new_task_is_served_from_its_registry_entry_alone(echo_task):
         assert (r.status_code, r.json()["detail"]) == (422, "model 'e' is a echo model, not a QA model")
         r = client.post("/v1/classify", json={"texts": ["x"]})
         assert r.status_code == 404 and r.json()["detail"].startswith("no classification model is served")
-        assert {"/v1/answer", "/v1/classify", "/v1/echo"} <= set(client.get("/openapi.json").json()["paths"])
+        schema = client.get("/openapi.json").json()
+        assert {"/v1/answer", "/v1/classify", "/v1/echo"} <= set(schema["paths"])
+        assert {"AnswerRequest", "AnswerResponse", "ClassifyResponse", "EchoResponse"} <= set(schema["components"]["schemas"])
 
 
 @pytest.mark.timeout(10)

@@ -34,18 +34,9 @@ class Classification(BaseModel):
     probabilities: dict[str, float]
 
 
-class ClassifyResponse(BaseModel):
-    model: str
-    results: list[Classification]
-    seconds: float
-
-
-class ClassifyService(TaskService):
+class ClassifyService(TaskService, task="classify", request=ClassifyRequest, result=Classification,
+                      response="ClassifyResponse", summary="Classify texts"):
     """``await service.classify(texts)`` -> one ``{label, score, probabilities}`` per text."""
-
-    task = "classify"
-    Request, Response = ClassifyRequest, ClassifyResponse
-    summary = "Classify texts"
 
     def __init__(self, backend: ModelBackend, *, max_batch_size: int = 32, max_wait_ms: float = 5.0,
                  max_seq_length: int | None = None):

@@ -53,18 +53,9 @@ class QuestionResult(BaseModel):
     answerable: bool
 
 
-class AnswerResponse(BaseModel):
-    model: str
-    results: list[QuestionResult]
-    seconds: float
-
-
-class QAService(TaskService):
+class QAService(TaskService, task="qa", request=AnswerRequest, result=QuestionResult, response="AnswerResponse",
+                summary="Answer questions about a context"):
     """``await service.answer(context, questions, top_k)`` -> one result dict per question."""
-
-    task = "qa"
-    Request, Response = AnswerRequest, AnswerResponse
-    summary = "Answer questions about a context"
 
     def __init__(self, backend: ModelBackend, *, max_batch_size: int = 32, max_wait_ms: float = 5.0,
                  max_seq_length: int | None = None, doc_stride: int | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 from fastapi import HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from ..data.io import check_text
 from ..errors import DataError, ModelError
@@ -44,13 +44,32 @@ def check_texts(values: Sequence[str], what: str, max_chars: int) -> None:
         limit(len(value) > max_chars, f"{where} is too long: {len(value)} characters > the limit of {max_chars}")
 
 
+class ServiceResponse(BaseModel):
+    """The body every route answers: the model that answered, one result per input, the seconds it took.
+    A task's response schema derives from it and narrows ``results``."""
+    model: str
+    results: list
+    seconds: float
+
+
 class TaskService:
-    """A served model of one task: its backend, its dynamic batcher and its HTTP request handling."""
+    """A served model of one task: its backend, its dynamic batcher and its HTTP request handling.
+
+    A subclass names its task and schemas in its class line: ``class QAService(TaskService, task="qa",
+    request=AnswerRequest, result=QuestionResult, response="AnswerResponse", summary="...")``.
+    """
 
     task: ClassVar[str]                      # the registry name of the task this service serves
     Request: ClassVar[type[BaseModel]]       # the JSON body of its route
-    Response: ClassVar[type[BaseModel]]      # {model, results, seconds}
+    Response: ClassVar[type[ServiceResponse]]   # {model, results: [result, ...], seconds}
     summary: ClassVar[str] = ""              # the route's summary in the OpenAPI docs
+
+    def __init_subclass__(cls, *, task: str, request: type[BaseModel], result: type, response: str,
+                          summary: str = "", **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.task, cls.Request, cls.summary = task, request, summary
+        cls.Response = create_model(response, __base__=ServiceResponse, __module__=cls.__module__,
+                                    results=(list[result], ...))
 
     def __init__(self, backend: ModelBackend, *, max_batch_size: int = 32, max_wait_ms: float = 5.0):
         if backend.task != self.task:
