@@ -65,6 +65,7 @@ class Task:
     serve_route: str | None = None          # the HTTP route it is served on
     serve_info: tuple[str, ...] = ()        # ModelInfo fields shown for its models in GET /v1/models
     onnx_outputs: tuple[str, ...] | None = None   # model outputs of its ONNX graph (None: not exportable)
+    eval_option: str = "eval"               # its config option naming held-out data (else validation_fraction)
     labelled: bool = False                  # its head has one output per label (the config's num_labels)
     onnx_text_pairs: bool = False           # the verification sample is (question, context) pairs
     inference_settings: tuple[str, ...] = ()      # keys of model.config.encoderlab saved with its models
@@ -192,7 +193,7 @@ TASKS: dict[str, Task] = {
         headline="perplexity",
         report_columns=("perplexity", "nsp_accuracy"),
         plots=("perplexity", "nsp_accuracy"),
-        inference_settings=("objective", "corpus"),
+        eval_option="eval_corpus", inference_settings=("objective", "corpus"),
         aliases=("pretraining", "pretrain"),
         example="encoderlab.mlm.evaluate:tiny_example",
     ),
