@@ -69,6 +69,8 @@ class Task:
     labelled: bool = False                  # its head has one output per label (the config's num_labels)
     onnx_text_pairs: bool = False           # the verification sample is (question, context) pairs
     inference_settings: tuple[str, ...] = ()      # keys of model.config.encoderlab saved with its models
+    inference_defaults: tuple[tuple[str, Any], ...] = ()   # ModelInfo values of a model that recorded none
+    defaults_fit_positions: bool = False    # the default max_seq_length is at most the model's positions
     aliases: tuple[str, ...] = ()           # older names (read from old runs and models)
     example: str | None = None              # "module:function" (directory) -> TaskExample: tiny data for tests/demos
 
@@ -163,6 +165,9 @@ TASKS: dict[str, Task] = {
         serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer", serve_info=("squad_version",),
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,
         inference_settings=("squad_version", "null_threshold", "max_seq_length", "doc_stride", "max_query_length"),
+        inference_defaults=(("max_seq_length", 384), ("doc_stride", 128), ("max_query_length", 64),
+                            ("squad_version", "1.1"), ("null_threshold", 0.0), ("n_best_size", 20),
+                            ("max_answer_length", 30)),
         example="encoderlab.qa.predict:tiny_example",
     ),
     "classify": Task(
@@ -181,6 +186,7 @@ TASKS: dict[str, Task] = {
         serve="encoderlab.serve.classify:ClassifyService", serve_route="/v1/classify", serve_info=("labels",),
         onnx_outputs=("logits",), labelled=True,
         inference_settings=("max_seq_length", "truncation", "head_tokens", "text_column", "text_pair_column"),
+        inference_defaults=(("max_seq_length", 128), ("truncation", "head")), defaults_fit_positions=True,
         example="encoderlab.classify.predict:tiny_example",
     ),
     "mlm": Task(
