@@ -52,7 +52,7 @@ class ServeSettings:
                 raise ValueError(f"{name} must be positive, not {value}")
 
 
-# ---- request / response schemas -----------------------------------------------------------------------
+# ---- responses (each task's request / response schemas live with its service: qa.py, classify.py) ----------
 
 class SafeJSONResponse(JSONResponse):
     """JSON with non-ASCII escaped: a lone surrogate echoed back from a request (in a validation error or an
