@@ -46,9 +46,10 @@ def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | Non
     from ..classify.predict import TextClassifier
     from ..modelinfo import model_info
     from ..models import load_model
+    from ..tasks import find_task
 
     infos = [model_info(s) for s in specs]
-    ref = next((i for i in infos if i.task == "classify"), None)
+    ref = next((i for i in infos if (t := find_task(i.task)) is not None and t.labelled), None)   # a model with labels
     out, notes = [], []
     for spec, info in zip(specs, infos):
         if info.task is None and ref is not None:
