@@ -92,6 +92,9 @@ class TrainConfig:
         """Refuse option values no run can use, before anything is loaded, written or trained: one
         EncoderlabError naming the option (and its flag) for a wrong type or an out-of-range number.
         Task configs extend it with their own checks."""
+        from .models import check_model_spec
+
+        check_model_spec(self.model)       # an unknown preset or a missing directory before any data is read
         ranges: dict[str, tuple] = {}
         for klass in reversed(type(self).__mro__):
             ranges.update(getattr(klass, "RANGES", None) or {})

@@ -31,9 +31,6 @@ from .tasks import TASKS, find_task, head_of_architecture
 
 OBJECTIVE_HEADS = ("mlm", "mlm+nsp")     # the masked-LM task's heads, named like its objectives
 
-QA_DEFAULTS = dict(max_seq_length=384, doc_stride=128, max_query_length=64, squad_version="1.1",
-                   null_threshold=0.0, n_best_size=20, max_answer_length=30)
-CLASSIFY_DEFAULTS = dict(max_seq_length=128, truncation="head")
 
 
 @dataclass
@@ -102,9 +99,11 @@ class ModelInfo:
     @property
     def head(self) -> str:
         """The head :func:`encoderlab.models.load_model` loads for this task ("base" for a bare encoder)."""
-        if self.task == "mlm":
-            return "mlm+nsp" if self.objective == "mlm+nsp" else "mlm"
-        return self.task or "base"
+        task = find_task(self.task)
+        if task is None:
+            return "base"
+        heads = [head for head, _ in task.heads]       # several heads (MLM: mlm, mlm+nsp): the objective picks
+        return self.objective if self.objective in heads else heads[0]
 
     def check_positions(self, config: Any) -> None:
         """A window longer than the model's position embeddings is a user error, named."""
@@ -160,14 +159,18 @@ def model_info(source: Any, task: str | None = None) -> ModelInfo:
 
 
 def _with_defaults(info: ModelInfo, config: Any) -> ModelInfo:
-    if info.task == "qa":
-        return replace(info, **{k: v for k, v in QA_DEFAULTS.items() if getattr(info, k) is None})
-    if info.task == "classify":
+    """The task's `inference_defaults` (task registry) for what the model did not record; the length default
+    at most the model's positions where the task says so; labels from the config for labelled tasks."""
+    task = find_task(info.task)
+    if task is None:
+        return info
+    defaults = dict(task.inference_defaults)
+    if task.defaults_fit_positions and "max_seq_length" in defaults:
         positions = _get(config, "max_position_embeddings") if config is not None else None
-        defaults = dict(CLASSIFY_DEFAULTS, max_seq_length=min(128, int(positions or 512)))
-        info = replace(info, **{k: v for k, v in defaults.items() if getattr(info, k) is None})
-        if info.labels is None and config is not None:
-            info.labels = label_names(config)
+        defaults["max_seq_length"] = min(defaults["max_seq_length"], int(positions or 512))
+    info = replace(info, **{k: v for k, v in defaults.items() if getattr(info, k) is None})
+    if task.labelled and info.labels is None and config is not None:
+        info.labels = label_names(config)
     return info
 
 

@@ -208,6 +208,30 @@ def scratch_config(preset: str, **overrides):
     return AutoConfig.for_model(model_type, **cfg)
 
 
+def check_model_spec(spec: str) -> str:
+    """The checks of a model spec that need no download and no weights (run before a training run loads its
+    data): a known builtin / scratch preset, an existing model directory with safetensors weights, a known
+    scheme. Returns the stripped spec; a Hub name passes (it is checked when loaded)."""
+    spec = spec.strip()
+    if not spec:
+        raise ModelError("empty model name")
+    if spec.startswith("scratch:"):
+        preset = spec.split(":", 1)[1]
+        if preset not in SCRATCH_PRESETS:
+            raise ModelError(f"unknown scratch preset '{preset}' (available: {', '.join(SCRATCH_PRESETS)})")
+        return spec
+    path = Path(model_source(spec))
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path} is a file, not a model directory")
+        _check_local_dir(path)
+    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(f"model directory '{spec}' does not exist")
+    elif ":" in spec:
+        raise ModelError(f"unknown model scheme in '{spec}' (use builtin:minilm-l6, scratch:<preset>, a directory or a Hub name)")
+    return spec
+
+
 def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | None = None,
                seed: int = 0, with_tokenizer: bool = True, **config_overrides) -> ResolvedModel:
     """Resolve `spec` (see module docstring) into a task model and its tokenizer.
@@ -218,9 +242,7 @@ def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | 
     `config_overrides` (e.g. ``num_labels``, ``id2label``) are passed to the config.
     """
     auto = _auto_class(task)
-    spec = spec.strip()
-    if not spec:
-        raise ModelError("empty model name")
+    spec = check_model_spec(spec)
     if spec.startswith("scratch:"):
         preset = spec.split(":", 1)[1]
         config = scratch_config(preset, **config_overrides)
@@ -242,14 +264,6 @@ def load_model(spec: str = DEFAULT_MODEL, task: str = "qa", *, tokenizer: str | 
     source = model_source(spec)
     path = Path(source)
     is_local = path.exists()
-    if is_local:
-        if not path.is_dir():
-            raise ModelError(f"{path} is a file, not a model directory")
-        _check_local_dir(path)
-    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise ModelError(f"model directory '{spec}' does not exist")
-    elif ":" in spec:
-        raise ModelError(f"unknown model scheme in '{spec}' (use builtin:minilm-l6, scratch:<preset>, a directory or a Hub name)")
     tok = load_tokenizer(tokenizer or spec) if with_tokenizer else None
     offline = not is_local and hub_offline()
     import torch

@@ -63,10 +63,14 @@ class Task:
     plots: tuple[str, ...]                  # metrics drawn per evaluation
     serve: str | None = None                # "module:Class" of its serving service (None: not servable)
     serve_route: str | None = None          # the HTTP route it is served on
+    serve_info: tuple[str, ...] = ()        # ModelInfo fields shown for its models in GET /v1/models
     onnx_outputs: tuple[str, ...] | None = None   # model outputs of its ONNX graph (None: not exportable)
+    eval_option: str = "eval"               # its config option naming held-out data (else validation_fraction)
     labelled: bool = False                  # its head has one output per label (the config's num_labels)
     onnx_text_pairs: bool = False           # the verification sample is (question, context) pairs
     inference_settings: tuple[str, ...] = ()      # keys of model.config.encoderlab saved with its models
+    inference_defaults: tuple[tuple[str, Any], ...] = ()   # ModelInfo values of a model that recorded none
+    defaults_fit_positions: bool = False    # the default max_seq_length is at most the model's positions
     aliases: tuple[str, ...] = ()           # older names (read from old runs and models)
     example: str | None = None              # "module:function" (directory) -> TaskExample: tiny data for tests/demos
     description: str = ""                   # what `encoderlab train <name>` does (its --help text)
@@ -164,9 +168,12 @@ TASKS: dict[str, Task] = {
         headline="f1",
         report_columns=("exact", "f1", "modified_exact", "correct", "similar", "incorrect"),
         plots=("exact", "f1"),
-        serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer",
+        serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer", serve_info=("squad_version",),
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,
         inference_settings=("squad_version", "null_threshold", "max_seq_length", "doc_stride", "max_query_length"),
+        inference_defaults=(("max_seq_length", 384), ("doc_stride", 128), ("max_query_length", 64),
+                            ("squad_version", "1.1"), ("null_threshold", 0.0), ("n_best_size", 20),
+                            ("max_answer_length", 30)),
         example="encoderlab.qa.predict:tiny_example",
         compare="encoderlab.analysis.compare:compare_models",
         compare_markdown="encoderlab.analysis.compare:comparison_markdown",
@@ -188,9 +195,10 @@ TASKS: dict[str, Task] = {
         headline="accuracy",
         report_columns=("accuracy", "f1", "f1_macro", "mcc"),
         plots=("accuracy", "f1"),
-        serve="encoderlab.serve.classify:ClassifyService", serve_route="/v1/classify",
+        serve="encoderlab.serve.classify:ClassifyService", serve_route="/v1/classify", serve_info=("labels",),
         onnx_outputs=("logits",), labelled=True,
         inference_settings=("max_seq_length", "truncation", "head_tokens", "text_column", "text_pair_column"),
+        inference_defaults=(("max_seq_length", 128), ("truncation", "head")), defaults_fit_positions=True,
         example="encoderlab.classify.predict:tiny_example",
         compare="encoderlab.analysis.compare_classify:compare_classifiers",
         compare_markdown="encoderlab.analysis.compare_classify:classifier_comparison_markdown",
@@ -210,7 +218,7 @@ TASKS: dict[str, Task] = {
         headline="perplexity",
         report_columns=("perplexity", "nsp_accuracy"),
         plots=("perplexity", "nsp_accuracy"),
-        inference_settings=("objective", "corpus"),
+        eval_option="eval_corpus", inference_settings=("objective", "corpus"),
         aliases=("pretraining", "pretrain"),
         example="encoderlab.mlm.evaluate:tiny_example",
         description="Pretrain an encoder with masked-LM (optionally + next-sentence prediction); perplexity on "

@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -401,6 +402,34 @@ def fit(trainer, evaluator: StepEvaluator, checkpoint: str | None) -> tuple[Any,
     if trainer.args.load_best_model_at_end:
         evaluator.forget()
     return result, evaluator(trainer)
+
+
+@dataclass
+class Trained:
+    """What `train_task` returns: the trainer, Trainer's train result, the final metrics, the final
+    evaluation's output (predictions…) and what `before_training` returned."""
+    trainer: Any
+    result: Any
+    final: dict
+    output: Any
+    initial: Any = None
+
+
+def train_task(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator, evaluate,
+               metric: str, greater_is_better: bool, callbacks, checkpoint: str | None,
+               before_training: Callable[[Any, StepEvaluator], Any] | None = None) -> Trained:
+    """The training stage of every task: `evaluate` (trainer -> (metrics, output)) as a StepEvaluator, the
+    engine's Trainer, `fit`, and the final evaluation's line of history.jsonl (main process). The caller
+    saves the model (`save_model`, every rank) and writes its task's files."""
+    evaluator = StepEvaluator(evaluate)
+    trainer = make_trainer(model=model, tokenizer=tokenizer, cfg=cfg, run=run, train_dataset=train_dataset,
+                           collator=collator, evaluator=evaluator, metric=metric,
+                           greater_is_better=greater_is_better, callbacks=callbacks)
+    initial = before_training(trainer, evaluator) if before_training is not None else None
+    result, final = fit(trainer, evaluator, checkpoint)
+    if trainer.is_world_process_zero():
+        record_final(run, trainer, final)
+    return Trained(trainer, result, final, evaluator.output, initial)
 
 
 def record_final(run: RunDir, trainer, final: dict) -> None:

@@ -103,7 +103,7 @@ def test_missing_file_directory_and_limit(tmp_path):
 
 
 def test_hub_offline_is_one_clear_error():
-    with pytest.raises(DataError, match=r"hub:no-such-dataset-xyz: cannot load from the Hugging Face Hub"):
+    with pytest.raises(DataError, match=r"hub:no-such-dataset-xyz: could not be loaded from the Hugging Face Hub"):
         load_corpus("hub:no-such-dataset-xyz")
 
 

@@ -126,6 +126,8 @@ def test_models_health_docs_page(client):
     models = client.get("/v1/models").json()
     by_name = {m["name"]: m for m in models["models"]}
     assert by_name["tiny"]["task"] == "qa" and by_name["sentiment"]["labels"] == ["negative", "positive"]
+    assert by_name["tiny"]["squad_version"] == "1.1" and "labels" not in by_name["tiny"]    # Task.serve_info
+    assert "squad_version" not in by_name["sentiment"]
     assert by_name["tiny"]["backend"] == "torch" and "batching" in by_name["tiny"]
     assert models["limits"]["max_top_k"] == 5
     assert client.get("/healthz").json() == {"status": "ok", "models": ["tiny", "sentiment"]}

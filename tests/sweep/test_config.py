@@ -219,3 +219,22 @@ def test_mlm_sweep_on_perplexity_minimizes_by_default():
     with pytest.raises(EncoderlabError, match="unknown metric 'accuracy' for task mlm"):
         parse_sweep({"method": "random", "task": "mlm", "metric": "accuracy",
                      "parameters": {"learning_rate": {"min": 1.0e-4, "max": 1.0e-3}}})
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("task, held_out, metric", [("qa", "eval", "f1"), ("classify", "eval", "accuracy"),
+                                                     ("mlm", "eval_corpus", "eval_perplexity")])
+def test_params_fit_knows_each_tasks_held_out_option(task, held_out, metric):
+    from encoderlab.errors import EncoderlabError
+    from encoderlab.sweep.runner import check_params_fit, load_base_config
+
+    spec = parse_sweep({"method": "random", "task": task, "metric": {"name": metric},
+                        "parameters": {"learning_rate": {"values": [1e-4, 2e-4]}}})
+    base = {**load_base_config(task, None), "validation_fraction": 0}
+    check_params_fit(spec, {**base, held_out: "held-out.txt"})          # a held-out set: fine
+    spec.constants[held_out] = "held-out.txt"                             # ... also when it is a sweep constant
+    check_params_fit(spec, base)
+    spec.constants.pop(held_out)
+    with pytest.raises(EncoderlabError, match=rf"needs an evaluation set.*\({held_out} is not set and "
+                                              r"validation_fraction is 0\)"):
+        check_params_fit(spec, base)

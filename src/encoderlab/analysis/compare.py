@@ -266,34 +266,50 @@ def answer_cell(answer: dict | None) -> str:
     return f"{text} ({100 * answer['score']:.1f}%)"
 
 
+def markdown_document(result: dict, *, heading: str, intro: str, columns, sentence: str,
+                      example_header: list[str], example_row, asked_title: str, asked_heading, asked_key: str,
+                      cell) -> str:
+    """The Markdown comparison of two models (QA or classification): title, metric table, where they differ,
+    the user's own inputs ranked side by side. `example_row(e)` / `asked_heading(n, item)` format one item."""
+    labels = [m["label"] for m in result["models"]]
+    lines = [heading, "", intro + " Models: "
+             + ", ".join(f"**{m['label']}** = `{m['spec']}`" for m in result["models"]) + ".", ""]
+    lines.append(md_table(["model"] + [h for _, h in columns],
+                          [[m["label"]] + [fmt_metric(k, m.get(k, "")) for k, _ in columns] for m in result["models"]],
+                          right=range(1, len(columns) + 1)))
+    lines += ["", "## Where the models differ", "", sentence, ""]
+    if result["agreement"]["examples"]:
+        lines.append(md_table(example_header + labels, [example_row(e) for e in result["agreement"]["examples"]]))
+    if result.get("asked"):
+        lines += ["", f"## {asked_title} (top {result['top_k']})"]
+        for n, item in enumerate(result["asked"], 1):
+            lines += ["", asked_heading(n, item), ""]
+            lines.append(ranked_md_table(labels, item[asked_key], cell))
+    return "\n".join(lines) + "\n"
+
+
 def comparison_markdown(result: dict) -> str:
     """The comparison as a Markdown document (the same content as the terminal tables)."""
-    labels = [m["label"] for m in result["models"]]
     where = f" (part `{result['part']}`)" if result.get("part") else ""
-    lines = [f"# Model comparison on `{result['data']}`{where}", "",
-             f"{result['questions']} questions, SQuAD v{result['version']} metric. Models: "
-             + ", ".join(f"**{m['label']}** = `{m['spec']}`" for m in result["models"]) + ".", ""]
-    lines.append(md_table(["model"] + [h for _, h in TABLE_COLUMNS],
-                          [[m["label"]] + [fmt_metric(k, m[k]) for k, _ in TABLE_COLUMNS] for m in result["models"]],
-                          right=range(1, len(TABLE_COLUMNS) + 1)))
-    a = result["agreement"]
-    lines += ["", "## Where the models differ", "", agreement_sentence(result), ""]
-    if a["examples"]:
-        lines.append(md_table(["question", "gold", f"{labels[0]}", f"{labels[1]}"],
-                              [[e["question"], " / ".join(dict.fromkeys(e["gold"])) or "(no answer)"]
-                               + [f"{t or '(no answer)'} {'✓' if ok else '✗'}" for t, ok in zip(e["answers"], e["correct"])]
-                               for e in a["examples"]]))
-    if result.get("asked"):
-        lines += ["", f"## Your questions (top {result['top_k']})"]
-        for n, q in enumerate(result["asked"], 1):
-            lines += ["", f"**{n}. {md_cell(q['question'])}** (context: {md_cell(q['context'])})", ""]
-            lines.append(ranked_md_table(labels, q["answers"], answer_cell))
-    return "\n".join(lines) + "\n"
+    return markdown_document(
+        result, heading=f"# Model comparison on `{result['data']}`{where}",
+        intro=f"{result['questions']} questions, SQuAD v{result['version']} metric.", columns=TABLE_COLUMNS,
+        sentence=agreement_sentence(result), example_header=["question", "gold"],
+        example_row=lambda e: [e["question"], " / ".join(dict.fromkeys(e["gold"])) or "(no answer)"]
+        + [f"{t or '(no answer)'} {'✓' if ok else '✗'}" for t, ok in zip(e["answers"], e["correct"])],
+        asked_title="Your questions", asked_key="answers", cell=answer_cell,
+        asked_heading=lambda n, q: f"**{n}. {md_cell(q['question'])}** (context: {md_cell(q['context'])})")
 
 
 def agreement_sentence(result: dict) -> str:
     a = result["agreement"]
+    return agreement_counts(result, f"The models answer {a['answered_differently']} of {a['questions']} questions "
+                                    f"differently (after SQuAD answer normalization).")
+
+
+def agreement_counts(result: dict, first: str) -> str:
+    """`first` (how many items the two models treat differently), then who is right where (QA and classification)."""
+    a = result["agreement"]
     labels = [m["label"] for m in result["models"]]
-    return (f"The models answer {a['answered_differently']} of {a['questions']} questions differently (after SQuAD "
-            f"answer normalization). Both correct: {a['both_correct']}; neither: {a['neither_correct']}; only "
+    return (f"{first} Both correct: {a['both_correct']}; neither: {a['neither_correct']}; only "
             f"{labels[0]}: {a['only_correct'][0]}; only {labels[1]}: {a['only_correct'][1]}.")

@@ -46,9 +46,10 @@ def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | Non
     from ..classify.predict import TextClassifier
     from ..modelinfo import model_info
     from ..models import load_model
+    from ..tasks import find_task
 
     infos = [model_info(s) for s in specs]
-    ref = next((i for i in infos if i.task == "classify"), None)
+    ref = next((i for i in infos if (t := find_task(i.task)) is not None and t.labelled), None)   # a model with labels
     out, notes = [], []
     for spec, info in zip(specs, infos):
         if info.task is None and ref is not None:
@@ -130,33 +131,19 @@ def label_cell(item: dict | None) -> str:
 
 
 def agreement_sentence(result: dict) -> str:
-    a = result["agreement"]
-    names = [m["label"] for m in result["models"]]
-    return (f"The models label {a['labelled_differently']} of {a['texts']} texts differently. Both correct: "
-            f"{a['both_correct']}; neither: {a['neither_correct']}; only {names[0]}: {a['only_correct'][0]}; "
-            f"only {names[1]}: {a['only_correct'][1]}.")
+    from .compare import agreement_counts
 
+    a = result["agreement"]
+    return agreement_counts(result, f"The models label {a['labelled_differently']} of {a['texts']} texts differently.")
 
 def classifier_comparison_markdown(result: dict) -> str:
     """The comparison as a Markdown document (the same content as the terminal tables)."""
-    from .compare import fmt_metric, md_cell, md_table, ranked_md_table
+    from .compare import markdown_document, md_cell
 
-    names = [m["label"] for m in result["models"]]
-    lines = [f"# Classifier comparison on `{result['data']}`", "",
-             f"{result['texts']} labelled texts. Models: "
-             + ", ".join(f"**{m['label']}** = `{m['spec']}`" for m in result["models"]) + ".", ""]
-    lines.append(md_table(["model"] + [h for _, h in CLASSIFY_COLUMNS],
-                          [[m["label"]] + [fmt_metric(k, m.get(k, "")) for k, _ in CLASSIFY_COLUMNS]
-                           for m in result["models"]], right=range(1, len(CLASSIFY_COLUMNS) + 1)))
-    a = result["agreement"]
-    lines += ["", "## Where the models differ", "", agreement_sentence(result), ""]
-    if a["examples"]:
-        lines.append(md_table(["text", "gold", names[0], names[1]],
-                              [[e["text"], e["gold"]] + [f"{p} {'✓' if c else '✗'}" for p, c in
-                                                         zip(e["predicted"], e["correct"])] for e in a["examples"]]))
-    if result.get("asked"):
-        lines += ["", f"## Your texts (top {result['top_k']})"]
-        for n, item in enumerate(result["asked"], 1):
-            lines += ["", f"**{n}. {md_cell(item['text'])}**", ""]
-            lines.append(ranked_md_table(names, item["labels"], label_cell))
-    return "\n".join(lines) + "\n"
+    return markdown_document(
+        result, heading=f"# Classifier comparison on `{result['data']}`", intro=f"{result['texts']} labelled texts.",
+        columns=CLASSIFY_COLUMNS, sentence=agreement_sentence(result), example_header=["text", "gold"],
+        example_row=lambda e: [e["text"], e["gold"]]
+        + [f"{p} {'✓' if c else '✗'}" for p, c in zip(e["predicted"], e["correct"])],
+        asked_title="Your texts", asked_key="labels", cell=label_cell,
+        asked_heading=lambda n, item: f"**{n}. {md_cell(item['text'])}**")

@@ -14,7 +14,7 @@ _DATA, _INPUTS = "Data", "Inputs"
 class ClassifyTrainConfig(TrainConfig):
     output_dir: str = option("runs/classify", "Run directory.", "--output-dir", "-o", panel="Training")
     train: str = option("", "Training data: .tsv/.csv with a header (GLUE SST-2 as is), .jsonl(.gz), .json, or "
-                        "hub:NAME[:SPLIT].", panel=_DATA, show_default=False)
+                        "hub:NAME[:CONFIG][:SPLIT].", panel=_DATA, show_default=False)
     eval: Optional[str] = option(None, "Evaluation data (default: a stratified share of --train, see "
                                  "--validation-fraction).", panel=_DATA)
     text_column: Optional[str] = option(None, "Column with the text [found by name: sentence, text, review, content, …].",

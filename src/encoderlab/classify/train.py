@@ -20,8 +20,8 @@ from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir, atomic_write_text
 from .config import ClassifyTrainConfig
-from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
-                        make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
+from ..training import (DynamicPadCollator, is_main_process, resolve_precision, save_model, started_run,
+                        train_summary, train_task)
 from .features import ClassifyFeatureConfig, make_features
 from .predict import predict_features
 
@@ -31,7 +31,7 @@ def load_classify_data(cfg: ClassifyTrainConfig, log: Callable[[str], None] = pr
                        ) -> tuple[TextDataset, TextDataset, list[str]]:
     """(train, evaluation, label names) after carve-out and limits; every label checked against the map."""
     if not cfg.train:
-        raise DataError("no training data: give --train FILE (TSV/CSV, JSONL, JSON) or hub:NAME[:SPLIT]")
+        raise DataError("no training data: give --train FILE (TSV/CSV, JSONL, JSON) or hub:NAME[:CONFIG][:SPLIT]")
     cols = dict(text_column=cfg.text_column, text_pair_column=cfg.text_pair_column, label_column=cfg.label_column)
     full = load_text_dataset(cfg.train, **cols)
     names = build_label_map(full.labels, cfg.labels, full.label_names)
@@ -161,15 +161,12 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
             return {"loss": out.loss, **classification_metrics(y_eval, out.predicted, labels),
                     "examples_per_second": len(eval_feats) / max(time.time() - start, 1e-9)}, out
 
-        evaluator = StepEvaluator(evaluate)
-        trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
-                               collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=greater_is_better, callbacks=callbacks)
-        result, final = fit(trainer, evaluator, checkpoint)
-        out = evaluator.output
+        done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
+                          collator=DynamicPadCollator(tok), evaluate=evaluate, metric=metric,
+                          greater_is_better=greater_is_better, callbacks=callbacks, checkpoint=checkpoint)
+        trainer, result, final, out = done.trainer, done.result, done.final, done.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))
         if trainer.is_world_process_zero():
-            record_final(run, trainer, final)
             lines = []
             for i in range(len(evaluation)):
                 row = {"id": evaluation.ids[i], "text": evaluation.texts[i]}

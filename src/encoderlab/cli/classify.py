@@ -19,7 +19,7 @@ def predict_classify_cmd(
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (or use --file)."),
     text_pairs: Optional[list[str]] = typer.Option(None, "--pair", help="Second text of a pair, once per text in "
                                                    "order (models trained on text pairs, e.g. sentence1/sentence2)."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="A data file (.tsv/.csv/.jsonl(.gz)/.json) or hub:NAME[:SPLIT] of texts; with labels, accuracy is printed too."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="A data file (.tsv/.csv/.jsonl(.gz)/.json) or hub:NAME[:CONFIG][:SPLIT] of texts; with labels, accuracy is printed too."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text \\[found by name]."),
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="Column with the second text of pairs."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with gold labels, to score the predictions \\[found by name, optional]."),

@@ -33,7 +33,7 @@ def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, s
 def compare_cmd(
     model_a: str = typer.Argument(..., metavar="MODEL_A", help="First model (QA or classification): RUN/model, a directory or a Hub name."),
     model_b: str = typer.Argument(..., metavar="MODEL_B", help="Second model, of the same task (or a base encoder, which gets a fresh head)."),
-    data: str = typer.Option(..., "--data", "-d", help="Data both models answer: for QA SQuAD .json, .jsonl, builtin:squad-sample or hub:NAME; for classification labelled .tsv/.csv/.jsonl(.gz) or hub:NAME."),
+    data: str = typer.Option(..., "--data", "-d", help="Data both models answer: for QA SQuAD .json, .jsonl, builtin:squad-sample or hub:NAME[:CONFIG][:SPLIT]; for classification labelled .tsv/.csv/.jsonl(.gz) or hub:NAME[:CONFIG][:SPLIT]."),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON file mapping part names to article titles, for --part."),
     part: Optional[str] = typer.Option(None, "--part", help="Only the articles of this part of the split file, e.g. test."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),

@@ -29,7 +29,7 @@ def _parse_max_lens(values: list[str]) -> list[int]:
 
 @data_app.command("stats")
 def stats_cmd(
-    data: str = typer.Argument(..., help="QA data: SQuAD .json (v1.1/v2.0), .jsonl, builtin:squad-sample or hub:NAME."),
+    data: str = typer.Argument(..., help="QA data: SQuAD .json (v1.1/v2.0), .jsonl, builtin:squad-sample or hub:NAME[:CONFIG][:SPLIT]."),
     model: str = typer.Option("builtin:minilm-l6", "--model", "-m", help="Count tokens with this model's tokenizer (builtin:…, scratch:<preset>, a model or run directory, a Hub name)."),
     max_len: List[str] = typer.Option(["128,256,384,512"], "--max-len", help="Window lengths to check, repeated or comma-separated: --max-len 256 --max-len 384, or --max-len 256,384."),
     max_query_length: int = typer.Option(64, "--max-query-length", help="Questions are cut to this many tokens (as in training)."),

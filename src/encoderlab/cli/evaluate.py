@@ -12,7 +12,7 @@ from . import app, fail
 
 @app.command("evaluate")
 def evaluate_cmd(
-    data: str = typer.Option(..., "--data", "-d", help="Gold data: SQuAD .json (v1.1/v2.0), .jsonl, builtin:squad-sample or hub:NAME."),
+    data: str = typer.Option(..., "--data", "-d", help="Gold data: SQuAD .json (v1.1/v2.0), .jsonl, builtin:squad-sample or hub:NAME[:CONFIG][:SPLIT]."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Predict with this QA model (a run's model directory, builtin:…, Hub name)."),
     predictions: Optional[Path] = typer.Option(None, "--predictions", "-p", help="Official prediction file {id: answer text}."),
     na_probs: Optional[Path] = typer.Option(None, "--na-probs", help="SQuAD v2.0 no-answer scores {id: float} (e.g. RUN/null_odds.json): adds best_exact/best_f1 and thresholds."),

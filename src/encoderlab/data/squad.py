@@ -8,7 +8,8 @@ Specs accepted wherever a QA data set is asked for:
 * a path to ``.jsonl``/``.jsonl.gz`` with one question a line in the Hugging Face ``squad`` layout
   (``id``, ``question``, ``context``, ``answers: {text: [...], answer_start: [...]}``, optional
   ``title``); an empty answer list means unanswerable (SQuAD v2.0);
-* ``hub:NAME[:SPLIT]`` (or a bare Hub name) — ``datasets.load_dataset``, when online.
+* ``hub:NAME[:CONFIG][:SPLIT]`` (or a bare Hub name; split ``validation`` by default) — ``datasets.load_dataset``
+  when online (the grammar: :mod:`encoderlab.data.hub`).
 
 Answers whose text is not at ``answer_start`` are repaired to the nearest occurrence of the text
 (``on_bad_answer="repair"``), dropped (``"skip"``) or refused (``"error"``); the counts are kept in
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import DataError
 from .io import check_text, iter_jsonl, read_json
+from .hub import is_hub_spec, load_hub_dataset
 
 MAX_CONTEXT_CHARS = 100_000   # the longest SQuAD context has ~3,700 characters
 MAX_QUESTION_CHARS = 2_000
@@ -124,8 +126,8 @@ def load_squad(spec: str, *, on_bad_answer: str = "repair") -> QADataset:
         ds = _from_squad_json(read_json(path), spec, on_bad_answer)
         ds.split_file = split_file
         return ds
-    if spec.startswith("hub:"):
-        return _from_hub(spec[4:], on_bad_answer)
+    if is_hub_spec(spec):
+        return _from_hub(spec, on_bad_answer)
     path = Path(spec).expanduser()
     if path.exists():
         name = path.name.lower()
@@ -137,16 +139,9 @@ def load_squad(spec: str, *, on_bad_answer: str = "repair") -> QADataset:
     return _from_hub(spec, on_bad_answer)
 
 
-def _from_hub(name: str, on_bad_answer: str) -> QADataset:
-    dataset, _, split = name.partition(":")
-    try:
-        import datasets
-
-        rows = datasets.load_dataset(dataset, split=split or "validation")
-    except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, ValueError…)
-        raise DataError(f"'{name}' is not a file and could not be loaded from the Hugging Face Hub "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else 'offline?'})") from exc
-    return _from_rows(((f"hub:{name}[{i}]", r) for i, r in enumerate(rows)), f"hub:{name}", on_bad_answer)
+def _from_hub(spec: str, on_bad_answer: str) -> QADataset:
+    rows = load_hub_dataset(spec, default_split="validation")
+    return _from_rows(((f"{spec}[{i}]", r) for i, r in enumerate(rows)), spec, on_bad_answer)
 
 
 def _need(obj: Any, key: str, kind: type | tuple, where: str) -> Any:

@@ -7,8 +7,8 @@ Accepted specs:
 * ``data.jsonl`` / ``data.jsonl.gz`` — one JSON object a line (the IMDB files: ``id``, ``text``, ``label``).
 * ``data.json`` — a JSON list of objects (or ``{"data": [...]}``).
 * ``texts.txt`` — one text per line, no header, no labels (for prediction).
-* ``hub:NAME[:SPLIT]`` or ``hub:NAME:CONFIG:SPLIT`` — ``datasets.load_dataset`` when online (e.g.
-  ``hub:glue:sst2:validation``); a ClassLabel column gives its label names.
+* ``hub:NAME[:CONFIG][:SPLIT]`` — ``datasets.load_dataset`` when online (e.g. ``hub:glue:sst2:validation``;
+  split ``train`` by default; the grammar: :mod:`encoderlab.data.hub`); a ClassLabel column gives its label names.
 
 Columns are found by name when not given (text: sentence, text, review, content, …; label: label,
 labels, sentiment, …; ids: id, idx, index; GLUE pairs: sentence1/sentence2, premise/hypothesis).
@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataError
+from .hub import is_hub_spec, load_hub_dataset
 from .io import check_text, iter_jsonl, read_json, read_text
 
 TEXT_COLUMNS = ("sentence", "text", "review", "content", "document", "body", "comment", "tweet", "utterance",
@@ -81,8 +82,8 @@ def load_text_dataset(spec: str, *, text_column: str | None = None, text_pair_co
     spec = str(spec).strip()
     if not spec:
         raise DataError("empty data name")
-    if spec.startswith("hub:"):
-        columns, rows, label_names = _from_hub(spec[4:])
+    if is_hub_spec(spec):
+        columns, rows, label_names = _from_hub(spec)
         source = spec
     else:
         path = Path(spec).expanduser()
@@ -146,7 +147,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]
     if suffix in (".tsv", ".csv", ".tab"):
         return _read_delimited(path, "," if suffix == ".csv" else "\t")
     raise DataError(f"{path}: unknown data format '{suffix or path.name}' "
-                    f"(use .tsv, .csv, .jsonl, .jsonl.gz, .json, .txt or hub:NAME[:SPLIT])")
+                    f"(use .tsv, .csv, .jsonl, .jsonl.gz, .json, .txt or hub:NAME[:CONFIG][:SPLIT])")
 
 
 def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
@@ -177,23 +178,15 @@ def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], list[tuple[s
     return header, rows
 
 
-def _from_hub(name: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]], list[str] | None]:
-    parts = name.split(":")
-    if not parts[0] or len(parts) > 3:
-        raise DataError(f"hub:{name}: expected hub:NAME[:SPLIT] or hub:NAME:CONFIG:SPLIT")
-    dataset, config, split = parts[0], (parts[1] if len(parts) == 3 else None), parts[-1] if len(parts) > 1 else "train"
-    try:
-        import datasets
+def _from_hub(spec: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]], list[str] | None]:
+    ds = load_hub_dataset(spec, default_split="train")
+    import datasets
 
-        ds = datasets.load_dataset(dataset, config, split=split)
-    except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, ValueError…)
-        raise DataError(f"hub:{name}: could not be loaded from the Hugging Face Hub (offline? "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else 'no details'})") from exc
     label_names = None
     for col, feature in ds.features.items():
         if col in LABEL_COLUMNS and isinstance(feature, datasets.ClassLabel):
             label_names = list(feature.names)
-    rows = [(f"hub:{name}[{i}]", r) for i, r in enumerate(ds)]
+    rows = [(f"{spec}[{i}]", r) for i, r in enumerate(ds)]
     return list(ds.column_names), rows, label_names
 
 

@@ -10,7 +10,7 @@ A corpus spec is one of:
 * a JSON Lines file (``.jsonl`` / ``.jsonl.gz``): one document per line, its text in ``text_field``
   (default ``text``); blank lines and HTML line breaks (``<br />``) inside the text separate paragraphs.
 * a directory: every ``*.txt``, ``*.raw``, ``*.tokens``, ``*.jsonl`` (and ``.gz``) file in it, sorted by name.
-* ``hub:NAME[:CONFIG][:SPLIT]``: a Hugging Face Hub data set via ``datasets.load_dataset`` (online or
+* ``hub:NAME[:CONFIG][:SPLIT]`` (:mod:`encoderlab.data.hub`): a Hugging Face Hub data set via ``datasets.load_dataset`` (online or
   cached), its ``text_field`` column; rows are documents (a WikiText-style data set, one line per row,
   is regrouped into documents by its headings).
 
@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..data.hub import is_hub_spec, load_hub_dataset
 from ..data.io import check_text, iter_jsonl, read_text
 from ..errors import DataError
 
 TEXT_SUFFIXES = (".txt", ".raw", ".tokens", ".text")
 JSONL_SUFFIXES = (".jsonl",)
-KNOWN_SPLITS = ("train", "validation", "test", "unsupervised", "unsup", "dev")
 
 _HEADING = re.compile(r"^\s*(=(?:\s*=)*)\s+([^=\s].*?)\s+\1\s*$")   # " = Title = ", " = = Section = = "
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")          # not str.splitlines: U+0085, U+2028 are text
@@ -182,36 +182,18 @@ def _file_documents(path: Path, text_field: str) -> Iterator[Document]:
         yield from parse_text(read_text(path), str(path))
 
 
-def _hub_documents(name: str, text_field: str) -> Iterator[Document]:
-    parts = name.split(":")
-    dataset, config, split = parts[0], None, "train"
-    if len(parts) == 2:
-        if parts[1] in KNOWN_SPLITS or "[" in parts[1]:
-            split = parts[1]
-        else:
-            config = parts[1]
-    elif len(parts) >= 3:
-        config, split = parts[1] or None, parts[2] or "train"
-    if not dataset:
-        raise DataError("hub: needs a data set name, as in hub:NAME[:CONFIG][:SPLIT]")
-    try:
-        import datasets
-
-        rows = datasets.load_dataset(dataset, config, split=split)
-    except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, ValueError...)
-        msg = str(exc).splitlines()[0][:160] if str(exc) else "offline?"
-        raise DataError(f"hub:{name}: cannot load from the Hugging Face Hub (offline or unknown data set? "
-                        f"{type(exc).__name__}: {msg})") from exc
+def _hub_documents(spec: str, text_field: str) -> Iterator[Document]:
+    rows = load_hub_dataset(spec, default_split="train")
     if text_field not in rows.column_names:
-        raise DataError(f"hub:{name}: no '{text_field}' column (columns: {', '.join(rows.column_names)}); "
+        raise DataError(f"{spec}: no '{text_field}' column (columns: {', '.join(rows.column_names)}); "
                         f"choose one with --text-field")
     column = rows[text_field]
     if any(isinstance(t, str) and _HEADING.match(t) for t in column[:1000]):   # WikiText: one line per row
-        yield from parse_text("\n".join(t or "" for t in column), f"hub:{name}")
+        yield from parse_text("\n".join(t or "" for t in column), spec)
         return
     for i, text in enumerate(column):
         if isinstance(text, str) and (paragraphs := _paragraphs_of(text)):
-            yield Document(paragraphs, f"hub:{name}[{i}]")
+            yield Document(paragraphs, f"{spec}[{i}]")
 
 
 def corpus_files(path: Path) -> list[Path]:
@@ -235,8 +217,8 @@ def load_corpus(spec: str, *, text_field: str = "text", limit: int | None = None
         raise DataError("empty corpus name")
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1 document, not {limit}")
-    if spec.startswith("hub:"):
-        sources: Iterable[Iterator[Document]] = [_hub_documents(spec[4:], text_field)]
+    if is_hub_spec(spec):
+        sources: Iterable[Iterator[Document]] = [_hub_documents(spec, text_field)]
         files = [spec]
     else:
         path = Path(spec).expanduser()

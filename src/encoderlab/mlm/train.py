@@ -14,8 +14,8 @@ from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
 from .config import OBJECTIVES, PretrainConfig
-from ..training import (StepEvaluator, fit, is_main_process, make_trainer,
-                        record_final, resolve_precision, save_model, started_run, train_summary)
+from ..training import (is_main_process, resolve_precision, save_model, started_run, train_summary,
+                        train_task)
 from .corpus import Corpus, hold_out, load_corpus
 from .evaluate import MaskedLMEvaluator, perplexity
 from .features import MaskingCollator, build_features
@@ -170,22 +170,21 @@ def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool
             return perplexity_evaluator(trainer.model, precision=precision, accelerator=trainer.accelerator,
                                         show_progress=trainer.is_world_process_zero()), None
 
-        evaluator = StepEvaluator(evaluate)
-
-        collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
-        trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
-                               collator=collator, evaluator=evaluator, metric=metric,
-                               greater_is_better=greater_is_better, callbacks=callbacks)
-        initial = None
-        if cfg.eval_before_training and checkpoint is None:
+        def evaluate_first(trainer, evaluator):
+            if not cfg.eval_before_training or checkpoint is not None:
+                return None
             initial = evaluator(trainer)
             if main_process:
                 run.append_history({"step": 0, "epoch": 0.0, "time": 0.0,
                                     **{f"eval_{k}": v for k, v in initial.items()}})
                 log(f"before training: eval loss {initial['loss']:.4f} · perplexity {initial['perplexity']:.2f}")
-        result, final = fit(trainer, evaluator, checkpoint)
-        if trainer.is_world_process_zero():
-            record_final(run, trainer, final)
+            return initial
+
+        collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
+        done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
+                          collator=collator, evaluate=evaluate, metric=metric, greater_is_better=greater_is_better,
+                          callbacks=callbacks, checkpoint=checkpoint, before_training=evaluate_first)
+        trainer, result, final, initial = done.trainer, done.result, done.final, done.initial
         rows = epoch_table(run.history()) if trainer.is_world_process_zero() else []
         summary = {**final, "train_documents": len(train), "train_chunks": len(train_feats),
                    "train_tokens": train_feats.tokens,

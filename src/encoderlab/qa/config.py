@@ -14,7 +14,7 @@ _DATA, _WINDOWS = "Data", "QA windows and answers"
 class QATrainConfig(TrainConfig):
     output_dir: str = option("runs/qa", "Run directory.", "--output-dir", "-o", panel="Training")
     train: str = option("builtin:squad-sample", "Training data: builtin:squad-sample, SQuAD .json (v1.1/v2.0), .jsonl, "
-                        "or hub:NAME[:SPLIT].", panel=_DATA)
+                        "or hub:NAME[:CONFIG][:SPLIT].", panel=_DATA)
     eval: Optional[str] = option(None, "Evaluation data (default: carve a share of the selected --train questions out, see "
                                  "--validation-fraction).", panel=_DATA)
     split_file: Optional[str] = option(None, "JSON {part: [article titles]} used by --train-split/--eval-split "

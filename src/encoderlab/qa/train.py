@@ -12,8 +12,8 @@ from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
 from .config import QATrainConfig
-from ..training import (DynamicPadCollator, StepEvaluator, fit, is_main_process,
-                        make_trainer, record_final, resolve_precision, save_model, started_run, train_summary)
+from ..training import (DynamicPadCollator, is_main_process, resolve_precision, save_model, started_run,
+                        train_summary, train_task)
 from .features import QAFeatureConfig, make_features
 from .predict import predict_examples
 
@@ -132,15 +132,12 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
                 metrics = squad_evaluate(gold, out.predictions, out.null_odds if with_null else None, float("inf"))
             return {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
 
-        evaluator = StepEvaluator(evaluate)
-        trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
-                               collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=greater_is_better, callbacks=callbacks)
-        result, final = fit(trainer, evaluator, checkpoint)
-        out = evaluator.output
+        done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
+                          collator=DynamicPadCollator(tok), evaluate=evaluate, metric=metric,
+                          greater_is_better=greater_is_better, callbacks=callbacks, checkpoint=checkpoint)
+        trainer, result, final, out = done.trainer, done.result, done.final, done.output
         save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank
         if trainer.is_world_process_zero():
-            record_final(run, trainer, final)
             run.write_json("predictions.json", out.predictions)
             run.write_json("nbest_predictions.json", out.nbest, indent=None)
             if out.null_odds is not None:

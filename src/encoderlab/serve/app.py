@@ -12,27 +12,24 @@ limit; inference slower than ``request_timeout_s`` -> 504.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Optional, Sequence
+from typing import Sequence
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
-from ..data.io import check_text
-from ..errors import DataError
-from ..tasks import get_task
+from ..tasks import TASKS, Task, get_task
 from .backends import ModelBackend
-from .classify import ClassifyService
-from .qa import QAService
+from .service import TaskService, limit
 
 
 @dataclass
@@ -55,60 +52,7 @@ class ServeSettings:
                 raise ValueError(f"{name} must be positive, not {value}")
 
 
-# ---- request / response schemas -----------------------------------------------------------------------
-
-class AnswerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"context": "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
-         "questions": ["When was the Eiffel Tower completed?", "Where is it?"], "top_k": 3}]})
-    context: str = Field(description="The text to answer from.")
-    question: Optional[str] = Field(None, description="One question (or give `questions`).")
-    questions: Optional[list[str]] = Field(None, description="Several questions about the same context.")
-    top_k: int = Field(1, description="Answers per question.")
-    model: Optional[str] = Field(None, description="Served model name; default: the first QA model.")
-
-
-class Answer(BaseModel):
-    text: str
-    score: float = Field(description="Probability of this span among the n-best candidates.")
-    start: int = Field(description="Character offset of the answer's first character in the context.")
-    end: int = Field(description="Character offset just past the answer's last character.")
-
-
-class QuestionResult(BaseModel):
-    question: str
-    answers: list[Answer]
-    no_answer_score: Optional[float] = Field(description="Probability of 'no answer' among the candidates, as in "
-                                                         "the Python API (SQuAD v2.0 models; null for v1.1 models).")
-    answerable: bool
-
-
-class AnswerResponse(BaseModel):
-    model: str
-    results: list[QuestionResult]
-    seconds: float
-
-
-class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"texts": ["A gripping, beautifully shot film.", "Two hours I will never get back."]}]})
-    texts: list[str] = Field(description="Texts to classify.")
-    text_pairs: Optional[list[str]] = Field(None, description="Second texts, one per text, for models trained on "
-                                                              "text pairs (see `text_pairs` in /v1/models).")
-    model: Optional[str] = Field(None, description="Served model name; default: the first classifier.")
-
-
-class Classification(BaseModel):
-    label: str
-    score: float
-    probabilities: dict[str, float]
-
-
-class ClassifyResponse(BaseModel):
-    model: str
-    results: list[Classification]
-    seconds: float
-
+# ---- responses (each task's request / response schemas live with its service: qa.py, classify.py) ----------
 
 class SafeJSONResponse(JSONResponse):
     """JSON with non-ASCII escaped: a lone surrogate echoed back from a request (in a validation error or an
@@ -198,17 +142,12 @@ class BodySizeLimit:
 
 # ---- the app -----------------------------------------------------------------------------------------
 
-def _limit(condition: bool, message: str, status: int = 422) -> None:
-    if condition:
-        raise HTTPException(status_code=status, detail=message)
-
-
 def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None = None) -> FastAPI:
     """A FastAPI app serving `backends` (QA and/or classification) with dynamic batching."""
     settings = settings or ServeSettings()
     if not backends:
         raise ValueError("create_app needs at least one model backend")
-    services: dict[str, QAService | ClassifyService] = {}
+    services: dict[str, TaskService] = {}
     for b in backends:
         if b.name in services:
             raise ValueError(f"two models are named '{b.name}'")
@@ -247,23 +186,16 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         return SafeJSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
                                 headers=getattr(exc, "headers", None))
 
-    def text_ok(value: str, where: str) -> None:
-        try:
-            check_text(value, where)
-        except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
-
-    def pick(name: str | None, task: str) -> QAService | ClassifyService:
-        what = get_task(task).title
+    def pick(name: str | None, task: Task) -> TaskService:
         if name is None:
             for s in services.values():
-                if s.backend.task == task:
+                if s.backend.task == task.name:
                     return s
-            raise HTTPException(404, f"no {what} model is served (models: {', '.join(services)})")
+            raise HTTPException(404, f"no {task.title} model is served (models: {', '.join(services)})")
         if name not in services:
             raise HTTPException(404, f"unknown model '{name}' (served: {', '.join(services)})")
         s = services[name]
-        _limit(s.backend.task != task, f"model '{name}' is a {s.backend.task} model, not a {what} model")
+        limit(s.backend.task != task.name, f"model '{name}' is a {s.backend.task} model, not a {task.title} model")
         return s
 
     async def run_with_timeout(coro):
@@ -272,54 +204,26 @@ def create_app(backends: Sequence[ModelBackend], settings: ServeSettings | None 
         except asyncio.TimeoutError:
             raise HTTPException(504, f"the request took longer than the {settings.request_timeout_s:g} s timeout") from None
 
-    @app.post("/v1/answer", response_model=AnswerResponse, summary="Answer questions about a context")
-    async def answer(req: AnswerRequest) -> AnswerResponse:
-        _limit(req.question is not None and req.questions is not None, "give `question` or `questions`, not both")
-        questions = [req.question] if req.question is not None else req.questions
-        _limit(not questions, "no question: give `question` (a string) or `questions` (a non-empty list)")
-        _limit(len(questions) > settings.max_questions,
-               f"too many questions: {len(questions)} > the limit of {settings.max_questions} per request")
-        for i, q in enumerate(questions):
-            text_ok(q, f"question {i + 1}")
-            _limit(not q.strip(), f"question {i + 1} is empty")
-            _limit(len(q) > settings.max_question_chars,
-                   f"question {i + 1} is too long: {len(q)} characters > the limit of {settings.max_question_chars}")
-        text_ok(req.context, "context")
-        _limit(not req.context.strip(), "context is empty")
-        _limit(len(req.context) > settings.max_context_chars,
-               f"context too long: {len(req.context)} characters > the limit of {settings.max_context_chars}")
-        _limit(not 1 <= req.top_k <= settings.max_top_k,
-               f"top_k must be between 1 and {settings.max_top_k}, not {req.top_k}")
-        service = pick(req.model, "qa")
-        t0 = time.perf_counter()
-        results = await run_with_timeout(service.answer(req.context, questions, req.top_k))
-        return AnswerResponse(model=service.backend.name, results=results, seconds=round(time.perf_counter() - t0, 6))
+    def add_route(task: Task) -> None:
+        """POST task.serve_route: the task's service checks the request, then answers it with the chosen model."""
+        cls = task.service_cls()
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts")
-    async def classify(req: ClassifyRequest) -> ClassifyResponse:
-        _limit(not req.texts, "no text: give `texts`, a non-empty list of strings")
-        _limit(len(req.texts) > settings.max_texts,
-               f"too many texts: {len(req.texts)} > the limit of {settings.max_texts} per request")
-        for i, t in enumerate(req.texts):
-            text_ok(t, f"text {i + 1}")
-            _limit(not t.strip(), f"text {i + 1} is empty")
-            _limit(len(t) > settings.max_text_chars,
-                   f"text {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")
-        pairs = req.text_pairs
-        if pairs is not None:
-            _limit(len(pairs) != len(req.texts),
-                   f"{len(req.texts)} texts but {len(pairs)} text_pairs: give one second text per text")
-            for i, t in enumerate(pairs):
-                text_ok(t, f"text_pairs {i + 1}")
-                _limit(not t.strip(), f"text_pairs {i + 1} is empty")
-                _limit(len(t) > settings.max_text_chars,
-                       f"text_pairs {i + 1} is too long: {len(t)} characters > the limit of {settings.max_text_chars}")
-        service = pick(req.model, "classify")
-        _limit(pairs is None and service.pair_column is not None,
-               f"model '{service.backend.name}' classifies text pairs: give `text_pairs` (one second text per text)")
-        t0 = time.perf_counter()
-        results = await run_with_timeout(service.classify(req.texts, pairs))
-        return ClassifyResponse(model=service.backend.name, results=results, seconds=round(time.perf_counter() - t0, 6))
+        async def endpoint(req):
+            cls.check_request(req, settings)
+            service = pick(req.model, task)
+            t0 = time.perf_counter()
+            results = await run_with_timeout(service.handle(req))
+            return cls.Response(model=service.backend.name, results=results, seconds=round(time.perf_counter() - t0, 6))
+
+        endpoint.__name__ = f"serve_{task.name}"
+        endpoint.__signature__ = inspect.Signature(
+            [inspect.Parameter("req", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=cls.Request)],
+            return_annotation=cls.Response)
+        app.post(task.serve_route, response_model=cls.Response, summary=cls.summary)(endpoint)
+
+    for task in TASKS.values():
+        if task.servable:
+            add_route(task)
 
     @app.get("/v1/models", summary="Served models, their settings and batching statistics")
     async def models() -> dict:

@@ -74,10 +74,7 @@ class ModelBackend:
     def describe(self) -> dict:
         out = {"name": self.name, "task": self.task, "backend": self.kind, "path": str(self.path),
                "max_position_embeddings": self.max_positions}
-        if self.task == "qa":
-            out["squad_version"] = self.info.squad_version
-        else:
-            out["labels"] = self.labels
+        out.update({key: getattr(self.info, key) for key in get_task(self.task).serve_info})   # the registry's
         return out
 
 

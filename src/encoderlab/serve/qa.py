@@ -14,26 +14,53 @@ Windows, query length, n-best size, answer length and null threshold are the mod
 from __future__ import annotations
 
 import asyncio
+from typing import Optional
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..data.squad import QAExample
 from ..qa.features import QAFeatures, make_features
 from ..qa.postprocessing import postprocess_qa
 from ..qa.predict import no_answer_probability
 from .backends import ModelBackend
-from .batcher import DynamicBatcher
+from .service import TaskService, check_texts, check_unicode, limit
 
 
-class QAService:
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"context": "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
+         "questions": ["When was the Eiffel Tower completed?", "Where is it?"], "top_k": 3}]})
+    context: str = Field(description="The text to answer from.")
+    question: Optional[str] = Field(None, description="One question (or give `questions`).")
+    questions: Optional[list[str]] = Field(None, description="Several questions about the same context.")
+    top_k: int = Field(1, description="Answers per question.")
+    model: Optional[str] = Field(None, description="Served model name; default: the first QA model.")
+
+
+class Answer(BaseModel):
+    text: str
+    score: float = Field(description="Probability of this span among the n-best candidates.")
+    start: int = Field(description="Character offset of the answer's first character in the context.")
+    end: int = Field(description="Character offset just past the answer's last character.")
+
+
+class QuestionResult(BaseModel):
+    question: str
+    answers: list[Answer]
+    no_answer_score: Optional[float] = Field(description="Probability of 'no answer' among the candidates, as in "
+                                                         "the Python API (SQuAD v2.0 models; null for v1.1 models).")
+    answerable: bool
+
+
+class QAService(TaskService, task="qa", request=AnswerRequest, result=QuestionResult, response="AnswerResponse",
+                summary="Answer questions about a context"):
     """``await service.answer(context, questions, top_k)`` -> one result dict per question."""
 
     def __init__(self, backend: ModelBackend, *, max_batch_size: int = 32, max_wait_ms: float = 5.0,
                  max_seq_length: int | None = None, doc_stride: int | None = None,
                  max_query_length: int | None = None, max_answer_length: int | None = None):
-        if backend.task != "qa":
-            raise ValueError(f"{backend.name} is a {backend.task} model, not a QA model")
-        self.backend = backend
+        super().__init__(backend, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
         self.info = backend.info.override(max_seq_length=max_seq_length, doc_stride=doc_stride,
                                           max_query_length=max_query_length, max_answer_length=max_answer_length)
         self.info.check_positions(backend.config)
@@ -41,8 +68,6 @@ class QAService:
         self.with_null = self.info.with_null
         self.null_threshold = float(self.info.null_threshold)
         self.max_answer_length = int(self.info.max_answer_length)
-        self.batcher = DynamicBatcher(self._forward_rows, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                                      name=backend.name)
 
     # ---- runs in the batcher's worker thread -----------------------------------------------------
     def _forward_rows(self, rows: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -89,6 +114,29 @@ class QAService:
                 for i in range(len(feats))]
         logits = await self.batcher.submit_many(rows)
         return await asyncio.to_thread(self.postprocess, context, questions, feats, logits, top_k)
+
+    # ---- HTTP -------------------------------------------------------------------------------------------
+    @classmethod
+    def check_request(cls, req: AnswerRequest, settings) -> None:
+        limit(req.question is not None and req.questions is not None, "give `question` or `questions`, not both")
+        questions = cls._questions(req)
+        limit(not questions, "no question: give `question` (a string) or `questions` (a non-empty list)")
+        limit(len(questions) > settings.max_questions,
+              f"too many questions: {len(questions)} > the limit of {settings.max_questions} per request")
+        check_texts(questions, "question", settings.max_question_chars)
+        check_unicode(req.context, "context")
+        limit(not req.context.strip(), "context is empty")
+        limit(len(req.context) > settings.max_context_chars,
+              f"context too long: {len(req.context)} characters > the limit of {settings.max_context_chars}")
+        limit(not 1 <= req.top_k <= settings.max_top_k,
+              f"top_k must be between 1 and {settings.max_top_k}, not {req.top_k}")
+
+    @staticmethod
+    def _questions(req: AnswerRequest) -> list[str]:
+        return [req.question] if req.question is not None else (req.questions or [])
+
+    async def handle(self, req: AnswerRequest) -> list[dict]:
+        return await self.answer(req.context, self._questions(req), req.top_k)
 
     def describe(self) -> dict:
         return {"max_seq_length": self.feature_cfg.max_seq_length, "doc_stride": self.feature_cfg.doc_stride,

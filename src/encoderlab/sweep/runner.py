@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import EncoderlabError
+from ..tasks import get_task
 from .config import SweepSpec, task_api
 from .storage import (DEFAULT_HEARTBEAT, MAX_RETRY, check_name, create_or_join, default_storage, open_storage,
                       redact, sweep_dir_for)
@@ -62,9 +63,11 @@ def check_params_fit(spec: SweepSpec, base: dict) -> None:
                     resolve_precision(cfg.precision)
             except (TypeError, ValueError, EncoderlabError) as exc:
                 raise EncoderlabError(f"{spec.source}: parameters.{name}: value {v!r} does not fit ({exc})") from exc
-    metric = spec.metric_info
-    if metric.on_eval and base.get("eval") is None and base.get("validation_fraction", 1) == 0:
-        raise EncoderlabError(f"metric {spec.metric} needs an evaluation set, but the base configuration has none")
+    metric, held_out = spec.metric_info, get_task(spec.task).eval_option      # "eval", or MLM's "eval_corpus"
+    values = {**base, **spec.constants}
+    if metric.on_eval and values.get(held_out) is None and values.get("validation_fraction", 1) == 0:
+        raise EncoderlabError(f"metric {spec.metric} needs an evaluation set, but the base configuration has none "
+                              f"({held_out} is not set and validation_fraction is 0)")
 
 
 @dataclass
