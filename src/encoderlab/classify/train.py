@@ -162,7 +162,8 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
         evaluator = StepEvaluator(evaluate)
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                                collator=DynamicPadCollator(tok), evaluator=evaluator, metric=metric,
-                               greater_is_better=greater_is_better, callbacks=callbacks)
+                               greater_is_better=greater_is_better, callbacks=callbacks,
+                               started=t_start, eval_size=len(eval_feats), log=log)
         result, final = fit(trainer, evaluator, checkpoint)
         out = evaluator.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))

@@ -169,7 +169,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool
         collator = MaskingCollator(tok, mlm_probability=cfg.mlm_probability, whole_word_mask=cfg.whole_word_mask)
         trainer = make_trainer(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
                                collator=collator, evaluator=evaluator, metric=metric,
-                               greater_is_better=greater_is_better, callbacks=callbacks)
+                               greater_is_better=greater_is_better, callbacks=callbacks,
+                               started=t_start, eval_size=len(eval_feats), log=log)
         initial = None
         if cfg.eval_before_training and checkpoint is None:
             initial = evaluator(trainer)
