@@ -372,15 +372,17 @@ class TimeBudgetCallback(_TrainerCallback):
     of steps N (at most the one --epochs / --max-steps give) for which the remaining steps, the
     evaluations and checkpoints on the way, the final evaluation and checkpoint, the model save and a
     margin end within the budget. It sets ``state.max_steps`` to N and moves the learning-rate schedule's
-    horizon (and warm-up) to N, so the schedule ends on time; it plans again with the measured costs after
-    every evaluation + checkpoint and every `replan_every` steps. Until the first evaluation its cost is
-    estimated as `eval_size` rows at a third of the training time per row (forward only), a save as 16 bytes per
-    parameter at 100 MB/s. As a safety net it stops training (with a final evaluation and checkpoint) as
-    soon as one more step would not leave time for them. Each plan is logged and recorded in
-    history.jsonl (``time_budget_steps``, ``time_budget_epochs``, ``seconds_per_step``)."""
+    horizon (and warm-up) to N, so the schedule ends on time; it plans again after every step (seconds per
+    step: the mean of the last `window` steps, so a machine that slows down shortens the run early) and
+    with the measured costs after every evaluation + checkpoint. Until the first evaluation its cost is
+    estimated as `eval_size` rows at a third of the training time per row (forward only), a save as 16
+    bytes per parameter at 100 MB/s. As a safety net it stops training (with a final evaluation and
+    checkpoint) as soon as one more step would not leave time for them. The first plan is logged and
+    recorded in history.jsonl (``time_budget_steps``, ``time_budget_epochs``, ``seconds_per_step``), and
+    so is the end (the steps trained, ``stopped_by_time`` when the safety net stopped it)."""
 
     warmup_steps = 5            # measured steps (the first step, with its one-off costs, is not measured)
-    replan_every = 50
+    window = 20
 
     def __init__(self, budget: float, *, run: RunDir | None = None, eval_size: int | None = None,
                  log: Callable[[str], None] = print):
@@ -396,13 +398,14 @@ class TimeBudgetCallback(_TrainerCallback):
         self.evaluated_at: float | None = None
         self.planned: int | None = None
         self.measured = False                 # planned from measured steps (not only the resumed run's plan)
+        self.stopped_by_time = False
         self.cap = 0
         self.steps_per_epoch = 1
 
     # -- costs -------------------------------------------------------------------------------------------
     def step_seconds(self) -> float:
         if self.step_times:
-            return float(np.mean(self.step_times))
+            return float(np.mean(self.step_times[-self.window:]))
         return max(time.time() - self.train_begin, 0.0)      # only the first step so far
 
     def _param_bytes(self) -> float:
@@ -441,7 +444,7 @@ class TimeBudgetCallback(_TrainerCallback):
                 + self.final_cost())
 
     # -- planning ----------------------------------------------------------------------------------------
-    def plan(self, state, now: float) -> None:
+    def plan(self, state, now: float, announce: bool = False) -> None:
         step = state.global_step
         left = self.deadline - now
         low, high = step + 1, max(self.cap, step + 1)
@@ -456,18 +459,20 @@ class TimeBudgetCallback(_TrainerCallback):
                     high = mid - 1
             total = low
         total = self._agree(total)
-        changed = total != self.planned
-        self.planned = state.max_steps = total
-        set_schedule_horizon(self.trainer, total)
-        if changed and state.is_world_process_zero:
+        if total != self.planned:
+            self.planned = state.max_steps = total
+            set_schedule_horizon(self.trainer, total)
+        if announce and state.is_world_process_zero:
             epochs = total / self.steps_per_epoch
             self.log(f"time budget {self.budget:g} s: {self.step_seconds():.3f} s/step, evaluation ~{self.eval_cost():.1f} s, "
                      f"checkpoint ~{self.save_cost():.1f} s -> {total} steps ({epochs:.2f} epochs"
                      f"{', capped by --epochs/--max-steps' if total == self.cap else ''})")
-            if self.run is not None:
-                self.run.append_history({"step": step, "time_budget": self.budget, "time_budget_steps": total,
-                                         "time_budget_epochs": round(epochs, 4),
-                                         "seconds_per_step": round(self.step_seconds(), 4)})
+            self._record(step, total, seconds_per_step=round(self.step_seconds(), 4))
+
+    def _record(self, step: int, total: int, **extra) -> None:
+        if self.run is not None:
+            self.run.append_history({"step": step, "time_budget": self.budget, "time_budget_steps": total,
+                                     "time_budget_epochs": round(total / self.steps_per_epoch, 4), **extra})
 
     def _agree(self, value: int, op=min) -> int:
         """`op` (min, max) of `value` over the processes of a distributed run: every rank stops at the same step."""
@@ -494,13 +499,14 @@ class TimeBudgetCallback(_TrainerCallback):
             self.step_times.append(now - self.last_end)
         self.last_end, self.paused = now, False
         measured = len(self.step_times)
-        if not self.measured:
-            if measured >= self.warmup_steps or (measured >= 2 and now - self.train_begin >= 0.05 * self.budget):
-                self.plan(state, now)
-                self.measured = True
-        elif measured and measured % self.replan_every == 0:
+        if control.should_training_stop:      # the last step (max_steps, early stopping): no new plan
+            return
+        if self.measured:
             self.plan(state, now)
-        if state.global_step >= state.max_steps or control.should_training_stop:
+        elif measured >= self.warmup_steps or (measured >= 2 and now - self.train_begin >= 0.05 * self.budget):
+            self.plan(state, now, announce=True)
+            self.measured = True
+        if state.global_step >= state.max_steps:
             return
         if measured:
             late = now + self.step_seconds() + self.final_cost() > self.deadline
@@ -508,6 +514,7 @@ class TimeBudgetCallback(_TrainerCallback):
             late = now + self.save_cost() * 4 / 3 + 0.02 * self.budget + 1.0 > self.deadline
         if self._agree(int(late), max):           # the safety net
             control.should_training_stop = True
+            self.stopped_by_time = True
             if args.eval_strategy == "steps":
                 control.should_evaluate = True
             if args.save_strategy == "steps":
@@ -530,8 +537,12 @@ class TimeBudgetCallback(_TrainerCallback):
             self.save_seconds = max(now - since, 0.0)
         self.evaluated_at = None
         self.paused = True
-        if self.measured and state.global_step < state.max_steps:
+        if self.measured and state.global_step < state.max_steps and not control.should_training_stop:
             self.plan(state, now)               # with the measured evaluation and checkpoint costs
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self._record(state.global_step, state.global_step, stopped_by_time=self.stopped_by_time)
 
 
 def set_schedule_horizon(trainer, total: int) -> None:
