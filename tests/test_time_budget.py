@@ -93,6 +93,8 @@ def test_budgeted_run_ends_on_time_with_its_schedule_ended(tmp_path):
     assert last["learning_rate"] == pytest.approx(lr / (steps - warmup))   # the linear schedule's last step
     assert RunDir(out).status == "completed" and (out / "model" / "model.safetensors").is_file()
     assert history[-1]["final"] is True and history[-1]["step"] == steps
+    done = [h for h in history if "train_runtime" in h][-1]     # Trainer's speed, over the budget's steps
+    assert done["train_samples_per_second"] == pytest.approx(4 * steps / done["train_runtime"], rel=0.05)
 
 
 @pytest.mark.timeout(30)

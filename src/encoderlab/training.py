@@ -235,6 +235,7 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         run_started = started if started is not None else time.time()
         seconds_before = 0.0     # run time (s) of earlier invocations up to the checkpoint resumed from
         resume_state: dict = {}
+        steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
 
         def train(self, resume_from_checkpoint=None, **kwargs):
             state = read_resume_state(resume_from_checkpoint)
@@ -257,6 +258,10 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
             if "train_loss" in logs and "train_runtime" in logs and self.loss_before_known and self.state.global_step:
                 steps_now = self.state.global_step - getattr(self, "_initial_global_step", 0)
                 logs["train_loss"] = (self.loss_before + logs["train_loss"] * steps_now) / self.state.global_step
+            if "train_samples_per_second" in logs and self.steps_before_budget:
+                # Trainer counts the samples of the steps --epochs gave, not of the budget's (fewer) steps
+                logs["train_samples_per_second"] = round(
+                    logs["train_samples_per_second"] * self.state.max_steps / self.steps_before_budget, 3)
             return super().log(logs, *args, **kwargs)
 
         def _save_checkpoint(self, model, trial):
@@ -486,6 +491,7 @@ class TimeBudgetCallback(_TrainerCallback):
         self.train_begin = time.time()
         self.deadline = self.trainer.run_started + self.budget - self.trainer.seconds_before
         self.cap = state.max_steps
+        self.trainer.steps_before_budget = self.cap
         if train_dataloader is not None and hasattr(train_dataloader, "__len__"):
             self.steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
         resumed = self.trainer.resume_state.get("max_steps")
