@@ -63,10 +63,27 @@ def test_schedule_horizon_moves_so_the_learning_rate_ends_at_zero():
     assert lrs[-2] == pytest.approx(1 / 18) and lrs[-1] == 0.0          # step 20: the schedule has ended
 
 
+@pytest.mark.timeout(30)
+def test_resumed_run_gets_the_rest_of_the_budget_and_the_interrupted_plan():
+    from types import SimpleNamespace
+
+    from encoderlab.training import TimeBudgetCallback
+
+    callback = TimeBudgetCallback(60.0)
+    callback.trainer = SimpleNamespace(run_started=1000.0, seconds_before=45.0, resume_state={"max_steps": 30},
+                                       lr_scheduler=None, steps_before_budget=0)
+    state = SimpleNamespace(max_steps=500, global_step=20)
+    callback.on_train_begin(SimpleNamespace(gradient_accumulation_steps=1), state, None, train_dataloader=range(50))
+    assert callback.deadline == 1015.0                   # 60 s budget - 45 s spent before the checkpoint
+    assert state.max_steps == 30 and callback.cap == 500 and callback.steps_per_epoch == 50
+    assert callback.trainer.steps_before_budget == 500
+
+
 @pytest.mark.timeout(150)
 def test_budgeted_run_ends_on_time_with_its_schedule_ended(tmp_path):
     from encoderlab.qa.train import QATrainConfig, train_qa
     from encoderlab.runs import RunDir
+    from encoderlab.training import find_checkpoint, read_resume_state
 
     budget, lr = 40.0, 1e-3
     out = tmp_path / "run"
@@ -93,6 +110,8 @@ def test_budgeted_run_ends_on_time_with_its_schedule_ended(tmp_path):
     assert last["learning_rate"] == pytest.approx(lr / (steps - warmup))   # the linear schedule's last step
     assert RunDir(out).status == "completed" and (out / "model" / "model.safetensors").is_file()
     assert history[-1]["final"] is True and history[-1]["step"] == steps
+    state = read_resume_state(find_checkpoint(RunDir(out)))      # what a resumed run takes over
+    assert state["max_steps"] == steps and 0 < state["seconds"] <= wall
     done = [h for h in history if "train_runtime" in h][-1]     # Trainer's speed, over the budget's steps
     assert done["train_samples_per_second"] == pytest.approx(4 * steps / done["train_runtime"], rel=0.05)
 
