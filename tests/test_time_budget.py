@@ -67,16 +67,19 @@ def test_schedule_horizon_moves_so_the_learning_rate_ends_at_zero():
 def test_resumed_run_gets_the_rest_of_the_budget_and_the_interrupted_plan():
     from types import SimpleNamespace
 
+    import torch
+
     from encoderlab.training import TimeBudgetCallback
 
     callback = TimeBudgetCallback(60.0)
     callback.trainer = SimpleNamespace(run_started=1000.0, seconds_before=45.0, resume_state={"max_steps": 30},
-                                       lr_scheduler=None, steps_before_budget=0)
+                                       lr_scheduler=None, steps_before_budget=0, model=torch.nn.Linear(3, 2))
     state = SimpleNamespace(max_steps=500, global_step=20)
     callback.on_train_begin(SimpleNamespace(gradient_accumulation_steps=1), state, None, train_dataloader=range(50))
     assert callback.deadline == 1015.0                   # 60 s budget - 45 s spent before the checkpoint
     assert state.max_steps == 30 and callback.cap == 500 and callback.steps_per_epoch == 50
-    assert callback.trainer.steps_before_budget == 500
+    assert callback.trainer.steps_before_budget == 500 and callback.parameters == 8
+    assert callback.save_cost() == pytest.approx(12 * 8 / 100e6 + 0.5)   # estimated until one is measured
 
 
 @pytest.mark.timeout(150)

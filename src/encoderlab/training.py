@@ -382,11 +382,12 @@ class TimeBudgetCallback(_TrainerCallback):
     with the measured costs after every evaluation + checkpoint. Until the first evaluation its cost is
     estimated as `eval_size` rows at a third of the training time per row (forward only), a save as 16
     bytes per parameter at 100 MB/s. As a safety net it stops training (with a final evaluation and
-    checkpoint) as soon as one more step would not leave time for them. The first plan is logged and
-    recorded in history.jsonl (``time_budget_steps``, ``time_budget_epochs``, ``seconds_per_step``), and
-    so is the end (the steps trained, ``stopped_by_time`` when the safety net stopped it)."""
+    checkpoint) as soon as one more step would not leave time for them, even using the plan's margin
+    (2 % of the budget + 1 s). The first plan is logged and recorded in history.jsonl
+    (``time_budget_steps``, ``time_budget_epochs``, ``seconds_per_step``), and so is the end (the steps
+    trained, ``stopped_by_time`` when the safety net stopped it)."""
 
-    warmup_steps = 5            # measured steps (the first step, with its one-off costs, is not measured)
+    measure_steps = 5           # measured steps (the first step, with its one-off costs, is not measured)
     window = 20
 
     def __init__(self, budget: float, *, run: RunDir | None = None, eval_size: int | None = None,
@@ -406,16 +407,13 @@ class TimeBudgetCallback(_TrainerCallback):
         self.stopped_by_time = False
         self.cap = 0
         self.steps_per_epoch = 1
+        self.parameters = 0
 
     # -- costs -------------------------------------------------------------------------------------------
     def step_seconds(self) -> float:
         if self.step_times:
             return float(np.mean(self.step_times[-self.window:]))
         return max(time.time() - self.train_begin, 0.0)      # only the first step so far
-
-    def _param_bytes(self) -> float:
-        model = getattr(self.trainer, "model", None)
-        return 4.0 * sum(p.numel() for p in model.parameters()) if model is not None else 0.0
 
     def eval_cost(self) -> float:
         if self.trainer is None or self.trainer.args.eval_strategy == "no":
@@ -430,14 +428,17 @@ class TimeBudgetCallback(_TrainerCallback):
         """One checkpoint (weights, optimizer state, RNG, trainer state)."""
         if self.save_seconds is not None:
             return self.save_seconds
-        return 12.0 * self._param_bytes() / 4 / 100e6 + 0.5
+        return 12.0 * self.parameters / 100e6 + 0.5
+
+    def margin(self) -> float:
+        return 0.02 * self.budget + 1.0
 
     def final_cost(self) -> float:
         """What follows the last step: its evaluation and checkpoint, a reload of the best model and its
-        evaluation, the model save, a margin."""
+        evaluation, the model save, a margin (which the plan keeps and the safety net may use)."""
         args = self.trainer.args
         reload = self.eval_cost() if args.load_best_model_at_end else 0.0
-        return self.eval_cost() + self.save_cost() + reload + self.save_cost() / 3 + 0.02 * self.budget + 1.0
+        return self.eval_cost() + self.save_cost() + reload + self.save_cost() / 3 + self.margin()
 
     def cost(self, step: int, total: int) -> float:
         """Seconds from the end of `step` until a run of `total` steps is saved."""
@@ -491,6 +492,7 @@ class TimeBudgetCallback(_TrainerCallback):
         self.train_begin = time.time()
         self.deadline = self.trainer.run_started + self.budget - self.trainer.seconds_before
         self.cap = state.max_steps
+        self.parameters = sum(p.numel() for p in self.trainer.model.parameters())
         self.trainer.steps_before_budget = self.cap
         if train_dataloader is not None and hasattr(train_dataloader, "__len__"):
             self.steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
@@ -509,15 +511,15 @@ class TimeBudgetCallback(_TrainerCallback):
             return
         if self.measured:
             self.plan(state, now)
-        elif measured >= self.warmup_steps or (measured >= 2 and now - self.train_begin >= 0.05 * self.budget):
+        elif measured >= self.measure_steps or (measured >= 2 and now - self.train_begin >= 0.05 * self.budget):
             self.plan(state, now, announce=True)
             self.measured = True
         if state.global_step >= state.max_steps:
             return
         if measured:
-            late = now + self.step_seconds() + self.final_cost() > self.deadline
+            late = now + self.step_seconds() + self.final_cost() - self.margin() > self.deadline
         else:       # the first step's time holds one-off costs: no estimate from it, only the budget's end
-            late = now + self.save_cost() * 4 / 3 + 0.02 * self.budget + 1.0 > self.deadline
+            late = now + self.save_cost() * 4 / 3 > self.deadline
         if self._agree(int(late), max):           # the safety net
             control.should_training_stop = True
             self.stopped_by_time = True
