@@ -57,9 +57,9 @@ def command_line() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
 
 
-def append_section(title: str, body: str) -> Path:
-    """Append a dated section (machine, commit, command, then `body`) to docs/benchmarks.md."""
-    path = REPO / "docs" / "benchmarks.md"
+def append_section(title: str, body: str, doc: str = "benchmarks.md") -> Path:
+    """Append a dated section (machine, commit, command, then `body`) to docs/`doc`."""
+    path = REPO / "docs" / doc
     path.parent.mkdir(parents=True, exist_ok=True)
     head = "" if path.exists() else "# Benchmarks\n\nEvery section is appended by a script under `bench/`; figures move between sessions, so compare ratios measured in one run.\n"
     section = (f"\n## {title} ({dt.datetime.now().strftime('%Y-%m-%d %H:%M')})\n\n"
@@ -69,6 +69,24 @@ def append_section(title: str, body: str) -> Path:
         fh.write(head + section)
     print(f"appended to {path.relative_to(REPO)}")
     return path
+
+
+def matmul_gflops(dtype: str = "float32", n: int = 2048, seconds: float = 1.0) -> float:
+    """Measured GFLOP/s of an n x n by n x n matrix product in `dtype` (float32, bfloat16) on the CPU."""
+    import time
+
+    import torch
+
+    kind = getattr(torch, dtype)
+    a, b = torch.randn(n, n).to(kind), torch.randn(n, n).to(kind)
+    a @ b                                    # warm-up
+    count, t0 = 0, time.perf_counter()
+    while True:
+        a @ b
+        count += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return 2 * n**3 * count / elapsed / 1e9
 
 
 def require_shared_data() -> None:

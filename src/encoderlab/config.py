@@ -68,6 +68,11 @@ class TrainConfig:
                                                   show_default=False)
     group_by_length: bool = option(True, "Batch inputs of similar length together (less padding).", panel=_TRAINING)
     dataloader_num_workers: int = option(0, "Data-loading worker processes.", panel=_TRAINING)
+    time_budget: Optional[str] = option(None, "Wall-time budget of the run, e.g. 30m, 1h30m, 90s or 45 (seconds): the "
+                                        "number of steps is set from the throughput of the first steps so the "
+                                        "learning-rate schedule, the final evaluation and the save end on time "
+                                        "(--epochs / --max-steps stay upper bounds).", panel=_TRAINING,
+                                        show_default=False)
     report_to: Optional[list[str]] = option(None, "Comma-separated experiment trackers (tensorboard, wandb, mlflow, …) "
                                             "when installed.", panel=_TRAINING)
 
@@ -118,7 +123,13 @@ class TrainConfig:
         if self.max_steps == 0:
             raise EncoderlabError(f"max_steps ({option_flag(type(self), 'max_steps')}) must be positive "
                                   f"(or -1: use the epochs), not 0")
+        if self.time_budget is not None:
+            parse_duration(self.time_budget, f"time_budget ({option_flag(type(self), 'time_budget')})")
         self.selection_metric()
+
+    def time_budget_seconds(self) -> float | None:
+        """The time budget in seconds, or None when there is none."""
+        return None if self.time_budget is None else parse_duration(self.time_budget, "time_budget")
 
     def selection_metric(self) -> tuple[str, bool]:
         """(metric_for_best_model or the task's headline metric, greater_is_better), checked against the
@@ -142,6 +153,36 @@ def best_metric(cfg: TrainConfig, allowed=lambda name: True) -> tuple[str, bool]
     if name not in [m.name for m in candidates]:
         raise EncoderlabError(f"unknown metric '{name}' for {task.title} (known: {', '.join(m.name for m in candidates)})")
     return name, bool(task.metric(name).higher_is_better)
+
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(value: Any, name: str = "duration") -> float:
+    """Seconds in `value`: a number of seconds (45, 2.5, "45") or hours/minutes/seconds in that order
+    ("30m", "1h30m", "90s", "1h2m3s"); a positive, finite result. Anything else is one EncoderlabError
+    naming `name`."""
+    bad = EncoderlabError(f"{name}: expected a positive duration such as 30m, 1h30m, 90s or 45 (seconds), "
+                          f"not {value!r}")
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if _NUMBER.match(text):
+            seconds = float(text)
+        else:
+            match = _DURATION.match(text)
+            if not text or not match or not any(match.groups()):
+                raise bad
+            hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise bad
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise bad
+    return seconds
 
 
 def option_flag(cls, name: str) -> str:

@@ -218,10 +218,14 @@ def _progress(items: Iterable, desc: str, show: bool, total: int | None = None) 
 
 def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator,
                  evaluator: Callable[[Any], dict[str, float]] | None, metric: str, greater_is_better: bool,
-                 callbacks: list | None = None):
+                 callbacks: list | None = None, started: float | None = None, eval_size: int | None = None,
+                 log: Callable[[str], None] = print):
     """A Trainer whose evaluation is the task's `evaluator` and whose logs go to history.jsonl.
 
-    `callbacks` are extra TrainerCallback objects (e.g. a sweep's pruning hook).
+    `callbacks` are extra TrainerCallback objects (e.g. a sweep's pruning hook). With ``cfg.time_budget``
+    a `TimeBudgetCallback` fits the run into the budget counted from `started` (the time the task's
+    train function began; default: now), `eval_size` (rows the evaluator predicts) sizes its first
+    estimate of an evaluation's cost, and `log` gets its line with the chosen number of steps.
     """
     from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
     from transformers.trainer_callback import ProgressCallback
@@ -229,10 +233,16 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     class EngineTrainer(Trainer):
         loss_before = 0.0        # sum of the per-step losses before the checkpoint this invocation resumed from
         loss_before_known = True
+        run_started = started if started is not None else time.time()
+        seconds_before = 0.0     # run time (s) of earlier invocations up to the checkpoint resumed from
+        resume_state: dict = {}
+        steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
 
         def train(self, resume_from_checkpoint=None, **kwargs):
             state = read_resume_state(resume_from_checkpoint)
+            self.resume_state = state
             self.loss_before = state.get("loss_sum", 0.0)
+            self.seconds_before = float(state.get("seconds", 0.0))
             self.loss_before_known = resume_from_checkpoint is None or "loss_sum" in state
             try:
                 return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
@@ -249,6 +259,10 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
             if "train_loss" in logs and "train_runtime" in logs and self.loss_before_known and self.state.global_step:
                 steps_now = self.state.global_step - getattr(self, "_initial_global_step", 0)
                 logs["train_loss"] = (self.loss_before + logs["train_loss"] * steps_now) / self.state.global_step
+            if "train_samples_per_second" in logs and self.steps_before_budget:
+                # Trainer counts the samples of the steps --epochs gave, not of the budget's (fewer) steps
+                logs["train_samples_per_second"] = round(
+                    logs["train_samples_per_second"] * self.state.max_steps / self.steps_before_budget, 3)
             return super().log(logs, *args, **kwargs)
 
         def _save_checkpoint(self, model, trial):
@@ -290,11 +304,17 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         callbacks.append(MemoryTrimCallback(trim))
     if cfg.early_stopping_patience is not None and evaluator is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    budget = cfg.time_budget_seconds()
+    if budget is not None:
+        budget_callback = TimeBudgetCallback(budget, run=run, eval_size=eval_size, log=log)
+        callbacks.append(budget_callback)
     callbacks.extend(extra_callbacks)
     # Trainer insists on an eval_dataset when evaluation is on; ours is the evaluator's own data.
     placeholder = train_dataset.select(range(1)) if evaluator is not None else None
     trainer = EngineTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=placeholder,
                             data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
+    if budget is not None:
+        budget_callback.trainer = trainer
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(ConsoleProgress())
     return trainer
@@ -348,6 +368,218 @@ class MemoryTrimCallback(_TrainerCallback):
 
     def on_evaluate(self, args, state, control, **kwargs):
         self.trim(0)
+
+
+class TimeBudgetCallback(_TrainerCallback):
+    """Fit a run into a wall-time budget (``--time-budget``), counted from the start of the task's train
+    function; a resumed run gets what its earlier invocations left (their time up to the checkpoint).
+
+    After a few uninterrupted optimizer steps it measures seconds per step and chooses the largest number
+    of steps N (at most the one --epochs / --max-steps give) for which the remaining steps, the
+    evaluations and checkpoints on the way, the final evaluation and checkpoint, the model save and a
+    margin end within the budget. It sets ``state.max_steps`` to N and moves the learning-rate schedule's
+    horizon (and warm-up) to N, so the schedule ends on time; it plans again after every step (seconds per
+    step: the mean of the last `window` steps, so a machine that slows down shortens the run early) and
+    with the measured costs after every evaluation + checkpoint. Until the first evaluation its cost is
+    estimated as `eval_size` rows at a third of the training time per row (forward only), a save as 16
+    bytes per parameter at 100 MB/s. As a safety net it stops training (with a final evaluation and
+    checkpoint) as soon as one more step would not leave time for them, even using the plan's margin
+    (2 % of the budget + 1 s). The first plan is logged and recorded in history.jsonl
+    (``time_budget_steps``, ``time_budget_epochs``, ``seconds_per_step``), and so is the end (the steps
+    trained, ``stopped_by_time`` when the safety net stopped it)."""
+
+    measure_steps = 5           # measured steps (the first step, with its one-off costs, is not measured)
+    window = 20
+
+    def __init__(self, budget: float, *, run: RunDir | None = None, eval_size: int | None = None,
+                 log: Callable[[str], None] = print):
+        self.budget, self.run, self.eval_size, self.log = budget, run, eval_size, log
+        self.trainer = None                   # set by make_trainer
+        self.deadline = math.inf
+        self.step_times: list[float] = []
+        self.last_end: float | None = None
+        self.train_begin = 0.0
+        self.paused = False
+        self.eval_seconds: float | None = None
+        self.save_seconds: float | None = None
+        self.evaluated_at: float | None = None
+        self.planned: int | None = None
+        self.measured = False                 # planned from measured steps (not only the resumed run's plan)
+        self.stopped_by_time = False
+        self.cap = 0
+        self.steps_per_epoch = 1
+        self.parameters = 0
+
+    # -- costs -------------------------------------------------------------------------------------------
+    def step_seconds(self) -> float:
+        if self.step_times:
+            return float(np.mean(self.step_times[-self.window:]))
+        return max(time.time() - self.train_begin, 0.0)      # only the first step so far
+
+    def eval_cost(self) -> float:
+        if self.trainer is None or self.trainer.args.eval_strategy == "no":
+            return 0.0
+        if self.eval_seconds is not None:
+            return self.eval_seconds
+        args = self.trainer.args
+        per_row = self.step_seconds() / (args.per_device_train_batch_size * args.gradient_accumulation_steps)
+        return per_row / 3 * (self.eval_size or 0)       # a forward pass: ~1/3 of forward + backward
+
+    def save_cost(self) -> float:
+        """One checkpoint (weights, optimizer state, RNG, trainer state)."""
+        if self.save_seconds is not None:
+            return self.save_seconds
+        return 12.0 * self.parameters / 100e6 + 0.5
+
+    def margin(self) -> float:
+        return 0.02 * self.budget + 1.0
+
+    def final_cost(self) -> float:
+        """What follows the last step: its evaluation and checkpoint, a reload of the best model and its
+        evaluation, the model save, a margin (which the plan keeps and the safety net may use)."""
+        args = self.trainer.args
+        reload = self.eval_cost() if args.load_best_model_at_end else 0.0
+        return self.eval_cost() + self.save_cost() + reload + self.save_cost() / 3 + self.margin()
+
+    def cost(self, step: int, total: int) -> float:
+        """Seconds from the end of `step` until a run of `total` steps is saved."""
+        args = self.trainer.args
+        every = (args.eval_steps if args.eval_strategy == "steps" else self.steps_per_epoch) or self.steps_per_epoch
+        every = max(int(every), 1)
+        between = max((total - 1) // every - step // every, 0)     # evaluations + checkpoints before the last step
+        return ((total - step) * self.step_seconds() + between * (self.eval_cost() + self.save_cost())
+                + self.final_cost())
+
+    # -- planning ----------------------------------------------------------------------------------------
+    def plan(self, state, now: float, announce: bool = False) -> None:
+        step = state.global_step
+        left = self.deadline - now
+        low, high = step + 1, max(self.cap, step + 1)
+        if self.cost(step, low) > left:
+            total = low
+        else:
+            while low < high:                 # the largest total that fits (cost grows with total)
+                mid = (low + high + 1) // 2
+                if self.cost(step, mid) <= left:
+                    low = mid
+                else:
+                    high = mid - 1
+            total = low
+        total = self._agree(total)
+        if total != self.planned:
+            self.planned = state.max_steps = total
+            set_schedule_horizon(self.trainer, total)
+        if announce and state.is_world_process_zero:
+            epochs = total / self.steps_per_epoch
+            self.log(f"time budget {self.budget:g} s: {self.step_seconds():.3f} s/step, evaluation ~{self.eval_cost():.1f} s, "
+                     f"checkpoint ~{self.save_cost():.1f} s -> {total} steps ({epochs:.2f} epochs"
+                     f"{', capped by --epochs/--max-steps' if total == self.cap else ''})")
+            self._record(step, total, seconds_per_step=round(self.step_seconds(), 4))
+
+    def _record(self, step: int, total: int, **extra) -> None:
+        if self.run is not None:
+            self.run.append_history({"step": step, "time_budget": self.budget, "time_budget_steps": total,
+                                     "time_budget_epochs": round(total / self.steps_per_epoch, 4), **extra})
+
+    def _agree(self, value: int, op=min) -> int:
+        """`op` (min, max) of `value` over the processes of a distributed run: every rank stops at the same step."""
+        acc = getattr(self.trainer, "accelerator", None)
+        if acc is None or acc.num_processes <= 1:
+            return value
+        return int(op(acc.gather(torch.tensor([value], device=acc.device)).tolist()))
+
+    # -- events ------------------------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        self.train_begin = time.time()
+        self.deadline = self.trainer.run_started + self.budget - self.trainer.seconds_before
+        self.cap = state.max_steps
+        self.parameters = sum(p.numel() for p in self.trainer.model.parameters())
+        self.trainer.steps_before_budget = self.cap
+        if train_dataloader is not None and hasattr(train_dataloader, "__len__"):
+            self.steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
+        resumed = self.trainer.resume_state.get("max_steps")
+        if resumed and state.global_step < resumed <= self.cap:    # the interrupted run's plan until we measure
+            self.planned = state.max_steps = int(resumed)
+            set_schedule_horizon(self.trainer, self.planned)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.time()
+        if self.last_end is not None and not self.paused:
+            self.step_times.append(now - self.last_end)
+        self.last_end, self.paused = now, False
+        measured = len(self.step_times)
+        if control.should_training_stop:      # the last step (max_steps, early stopping): no new plan
+            return
+        if self.measured:
+            self.plan(state, now)
+        elif measured >= self.measure_steps or (measured >= 2 and now - self.train_begin >= 0.05 * self.budget):
+            self.plan(state, now, announce=True)
+            self.measured = True
+        if state.global_step >= state.max_steps:
+            return
+        if measured:
+            late = now + self.step_seconds() + self.final_cost() - self.margin() > self.deadline
+        else:       # the first step's time holds one-off costs: no estimate from it, only the budget's end
+            late = now + self.save_cost() * 4 / 3 > self.deadline
+        if self._agree(int(late), max):           # the safety net
+            control.should_training_stop = True
+            self.stopped_by_time = True
+            if args.eval_strategy == "steps":
+                control.should_evaluate = True
+            if args.save_strategy == "steps":
+                control.should_save = True
+            if state.is_world_process_zero:
+                self.log(f"time budget {self.budget:g} s: stopping at step {state.global_step} of {state.max_steps} "
+                         f"to evaluate and save on time")
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        runtime = (metrics or {}).get("eval_runtime")
+        if runtime is not None:
+            self.eval_seconds = float(runtime)
+        self.evaluated_at = time.time()
+        self.paused = True
+
+    def on_save(self, args, state, control, **kwargs):
+        now = time.time()
+        since = self.evaluated_at if self.evaluated_at is not None else self.last_end
+        if since is not None:
+            self.save_seconds = max(now - since, 0.0)
+        self.evaluated_at = None
+        self.paused = True
+        if self.measured and state.global_step < state.max_steps and not control.should_training_stop:
+            self.plan(state, now)               # with the measured evaluation and checkpoint costs
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self._record(state.global_step, state.global_step, stopped_by_time=self.stopped_by_time)
+
+
+def set_schedule_horizon(trainer, total: int) -> None:
+    """Make the trainer's learning-rate schedule end at step `total` (warm-up: ``warmup_ratio`` of it).
+
+    Transformers' schedules are LambdaLRs over ``functools.partial`` lambdas with ``num_training_steps``
+    (and ``num_warmup_steps``) keywords; those keywords are replaced and the current learning rate is
+    recomputed. Schedules without a horizon (constant) are left as they are."""
+    import functools
+
+    scheduler = getattr(trainer, "lr_scheduler", None)
+    inner = getattr(scheduler, "scheduler", scheduler)          # accelerate's AcceleratedScheduler wraps it
+    lambdas = getattr(inner, "lr_lambdas", None)
+    if not lambdas:
+        return
+    changed = False
+    for i, fn in enumerate(lambdas):
+        if isinstance(fn, functools.partial) and "num_training_steps" in fn.keywords:
+            keywords = dict(fn.keywords, num_training_steps=total)
+            if "num_warmup_steps" in keywords:
+                keywords["num_warmup_steps"] = trainer.args.get_warmup_steps(total)
+            lambdas[i] = functools.partial(fn.func, *fn.args, **keywords)
+            changed = True
+    if changed:
+        lrs = [base * fn(inner.last_epoch) for base, fn in zip(inner.base_lrs, lambdas)]
+        for group, lr in zip(inner.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        inner._last_lr = lrs
 
 
 def format_log(step: int, max_steps: int, logs: dict) -> str:
@@ -417,14 +649,15 @@ class Trained:
 
 def train_task(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator, evaluate,
                metric: str, greater_is_better: bool, callbacks, checkpoint: str | None,
-               before_training: Callable[[Any, StepEvaluator], Any] | None = None) -> Trained:
+               before_training: Callable[[Any, StepEvaluator], Any] | None = None, **trainer_options) -> Trained:
     """The training stage of every task: `evaluate` (trainer -> (metrics, output)) as a StepEvaluator, the
     engine's Trainer, `fit`, and the final evaluation's line of history.jsonl (main process). The caller
-    saves the model (`save_model`, every rank) and writes its task's files."""
+    saves the model (`save_model`, every rank) and writes its task's files. `trainer_options` go to
+    `make_trainer` (the time budget's ``started`` / ``eval_size`` / ``log``)."""
     evaluator = StepEvaluator(evaluate)
     trainer = make_trainer(model=model, tokenizer=tokenizer, cfg=cfg, run=run, train_dataset=train_dataset,
                            collator=collator, evaluator=evaluator, metric=metric,
-                           greater_is_better=greater_is_better, callbacks=callbacks)
+                           greater_is_better=greater_is_better, callbacks=callbacks, **trainer_options)
     initial = before_training(trainer, evaluator) if before_training is not None else None
     result, final = fit(trainer, evaluator, checkpoint)
     if trainer.is_world_process_zero():
@@ -583,7 +816,8 @@ def save_checkpoint_atomically(trainer) -> None:
                 else:
                     state.stateful_callbacks[name] = cb.state()
             state.save_to_json(str(tmp / TRAINER_STATE_NAME))
-            atomic_write_json(tmp / RESUME_STATE, {"step": step, "loss_sum": loss_sum})
+            atomic_write_json(tmp / RESUME_STATE, {"step": step, "loss_sum": loss_sum, "max_steps": state.max_steps,
+                                                   "seconds": trainer.seconds_before + time.time() - trainer.run_started})
     except Exception as exc:
         full = is_disk_full(exc, root)
         if args.should_save:
