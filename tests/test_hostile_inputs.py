@@ -381,3 +381,23 @@ def test_error_messages_are_one_line_whatever_the_data_brings():
     exc = DataError("d.jsonl: cannot find the text column (columns found: \n, a\rb, c\u2028d)")
     assert str(exc) == "d.jsonl: cannot find the text column (columns found: \\n, a\\rb, c\\u2028d)"
     assert len(str(exc).splitlines()) == 1
+
+
+@pytest.mark.timeout(30)
+def test_config_values_take_the_option_kind_or_are_refused(tmp_path):
+    from encoderlab.classify.config import ClassifyTrainConfig
+    from encoderlab.config import build_config
+    from encoderlab.qa.config import QATrainConfig
+
+    p = tmp_path / "c.yaml"
+    p.write_text("train_titles: Normans, Nikola_Tesla\neval_split: 2019\nlearning_rate: 4e-5\n")
+    cfg = build_config(QATrainConfig, p, {})
+    assert (cfg.train_titles, cfg.eval_split, cfg.learning_rate) == (["Normans", "Nikola_Tesla"], "2019", 4e-5)
+    assert build_config(ClassifyTrainConfig, None, {"labels": ["neg", 1]}).labels == ["neg", "1"]
+    for text, fragment in (("model: [a, b]\n", "option model: expected a text value"),
+                           ("stratify: maybe\n", "option stratify: expected true or false"),
+                           ("labels: {a: 1}\n", "option labels: expected a list of names"),
+                           ("limit: [3]\n", "option limit: expected a number")):
+        p.write_text(text)
+        with pytest.raises(EncoderlabError, match=fragment):
+            build_config(ClassifyTrainConfig, p, {})

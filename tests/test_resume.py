@@ -144,6 +144,16 @@ def test_resume_without_a_checkpoint_refuses_unless_asked_to_start_over(tmp_path
     (run.checkpoints_dir / "checkpoint-2" ).mkdir()                          # no trainer state, no weights
     (run.checkpoints_dir / "checkpoint-2" / "config.json").write_text("{}")
     run.append_history({"step": 1, "loss": 9.0})
+    for status in ("completed", None):           # a finished run, or files that are not a run: never replaced
+        if status:
+            run.write_json("run.json", {"status": status})
+        else:
+            (run.path / "run.json").unlink()
+        with pytest.raises(EncoderlabError, match="--resume-or-start: .* and no checkpoint; pass --overwrite"):
+            with started_run(run, TrainConfig(), resume="auto", overwrite=False, log=print):
+                pass
+        assert run.history() == [{"step": 1, "loss": 9.0}]
+    run.write_json("run.json", {"status": "interrupted"})                    # a run of ours killed early
     messages = []
     with started_run(run, TrainConfig(), resume="auto", overwrite=False, log=messages.append) as checkpoint:
         assert checkpoint is None

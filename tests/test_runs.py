@@ -1,6 +1,8 @@
 """The run directory's JSON files are standard JSON, even for a diverged run."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 
@@ -29,3 +31,16 @@ def test_fail_records_the_reason(tmp_path):
     assert run.status == "failed" and run.read_json("run.json")["error"] == "broken input"
     run.fail(KeyboardInterrupt())
     assert run.status == "interrupted"
+
+
+@pytest.mark.timeout(30)
+def test_output_files_that_cannot_be_written_are_one_line_errors(tmp_path):
+    from encoderlab.errors import EncoderlabError
+    from encoderlab.runs import write_output
+
+    (tmp_path / "a-file").write_text("x")
+    for bad in (tmp_path, tmp_path / "a-file" / "out.md"):          # a directory; a path under a file
+        with pytest.raises(EncoderlabError, match=f"cannot write {bad}: "):
+            write_output(bad, "text")
+    assert write_output(tmp_path / "ok.md", "text").read_text() == "text"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []      # no temporary file left

@@ -259,5 +259,38 @@ def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
         raise EncoderlabError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}")
     kinds = {f.name: field_kind(f) for f in fields(cls)}
     for k, v in values.items():
-        values[k] = coerce_number(v, kinds[k], k)
+        values[k] = coerce_value(v, kinds[k], k)
     return cls(**values)
+
+
+def comma_list(value: Optional[str]) -> Optional[list[str]]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (how list options are written on the command line and in YAML)."""
+    return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
+
+
+def coerce_value(value: Any, kind: type | None, name: str) -> Any:
+    """`value` (from YAML, a flag or a sweep) as the option's kind: numbers as `coerce_number`; a list option
+    from a list or a comma-separated string; a text option from a number (``eval_split: 2019``); a switch only
+    from true/false. Anything else is one EncoderlabError naming the option."""
+    if value is None or kind is None:
+        return value
+    if kind is list:
+        if isinstance(value, str):
+            return comma_list(value)
+        if isinstance(value, (list, tuple)) and all(isinstance(x, (str, int, float)) and not isinstance(x, bool)
+                                                    for x in value):
+            return [str(x) for x in value]
+        raise EncoderlabError(f"option {name}: expected a list of names (or a comma-separated string), got {value!r}")
+    if kind is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise EncoderlabError(f"option {name}: expected a text value, got {value!r}")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise EncoderlabError(f"option {name}: expected true or false, got {value!r}")
+        return value
+    if isinstance(value, (list, dict)):
+        raise EncoderlabError(f"option {name}: expected a number, got {value!r}")
+    return coerce_number(value, kind, name)

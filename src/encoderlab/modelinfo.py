@@ -187,5 +187,5 @@ def write_model_info(model_or_config: Any, info: ModelInfo) -> None:
     """Record `info` in the model's config (``config.encoderlab``), saved with ``save_pretrained``."""
     config = getattr(model_or_config, "config", model_or_config)
     if info.task not in TASKS:
-        raise ValueError(f"ModelInfo.task must be one of {TASKS}, not {info.task!r}")   # a programming error
+        raise ValueError(f"ModelInfo.task must be one of {list(TASKS)}, not {info.task!r}")   # a programming error
     config.encoderlab = info.to_dict()

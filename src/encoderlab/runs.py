@@ -54,6 +54,16 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_output(path: str | Path, text: str) -> Path:
+    """An output file the user named (predictions, a Markdown report): written atomically; a path that cannot
+    be written (a directory, a missing permission, a full disk) is one EncoderlabError line."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise EncoderlabError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Path(path)
+
+
 def json_safe(obj: Any) -> Any:
     """`obj` with non-finite floats (a diverged loss, an overflowing perplexity) as None: standard JSON."""
     if isinstance(obj, float):

@@ -10,7 +10,7 @@ none of them keeps its own per-task table or if-chain on task names.
 Entry points are ``"module:attribute"`` strings resolved on use, so importing this module is cheap
 (no torch, no transformers).
 
-Adding a task: write its package (config dataclass deriving from `training.TrainConfig`, a train
+Adding a task: write its package (config dataclass deriving from `config.TrainConfig`, a train
 function ``train(cfg, *, resume, overwrite, log, callbacks) -> metrics``, evaluate / predict
 functions), then add one `Task` to `TASKS`. Nothing else has to change.
 """
@@ -219,7 +219,7 @@ TASKS: dict[str, Task] = {
         report_columns=("perplexity", "nsp_accuracy"),
         plots=("perplexity", "nsp_accuracy"),
         eval_option="eval_corpus", inference_settings=("objective", "corpus"),
-        aliases=("pretraining", "pretrain"),
+        aliases=("pretraining",),
         example="encoderlab.mlm.evaluate:tiny_example",
         description="Pretrain an encoder with masked-LM (optionally + next-sentence prediction); perplexity on "
                     "held-out text.\n\nDefault model: scratch:bert-mini. Continued pretraining (domain adaptation): "

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from .config import TrainConfig, best_metric  # noqa: F401  (re-exported: the engine's options)
+from .config import TrainConfig  # noqa: F401  (re-exported: the engine's options)
 from .errors import EncoderlabError
 from .runs import RunDir
 
@@ -697,6 +697,11 @@ def started_run(run: RunDir, cfg: TrainConfig, *, resume: bool | str, overwrite:
     if resume is True and checkpoint is None:
         raise EncoderlabError(f"--resume: no complete checkpoint in {run.checkpoints_dir}; use --resume-or-start "
                               f"to start from the beginning when there is none")
+    if (resume == "auto" and checkpoint is None and run.path.is_dir() and any(run.path.iterdir())
+            and run.status in ("completed", "unknown")):
+        # starting over replaces only a run of ours that did not finish; a finished run or foreign files stay
+        raise EncoderlabError(f"--resume-or-start: {run.path} holds {'a finished run' if run.status == 'completed' else 'other files'} "
+                              f"and no checkpoint; pass --overwrite to replace it, or choose another --output-dir")
     if main and resume:
         dropped = clean_checkpoints(run)
         if dropped:

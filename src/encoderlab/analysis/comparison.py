@@ -39,7 +39,10 @@ def comparison_task(model_a: str, model_b: str) -> Task:
                               f"models of the same task (or a base encoder and a fine-tuned model)")
     task = get_task(tasks[0] or tasks[1] or "qa")
     if task.compare is None:
-        raise EncoderlabError(f"{task.title} models cannot be compared with `compare` (comparable: qa, classify)")
+        from ..tasks import TASKS
+
+        comparable = ", ".join(t.name for t in TASKS.values() if t.compare is not None)
+        raise EncoderlabError(f"{task.title} models cannot be compared with `compare` (comparable: {comparable})")
     return task
 
 

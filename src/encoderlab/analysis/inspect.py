@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import EncoderlabError, ModelError
 from ..models import BASE, auto_classes, load_model, run_model_dir
-from ..tasks import find_task, head_of_architecture, head_of_task_name
+from ..tasks import find_task, head_of_task_name
 
 TASKS = tuple(auto_classes())          # base and the registry's heads: qa, classify, mlm, mlm+nsp
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data.text import (TRUNCATIONS, TextDataset, build_label_map, carve_validation, encode_labels,
+from ..data.text import (TextDataset, build_label_map, carve_validation, encode_labels,
                          limit_dataset, load_text_dataset)
 from ..errors import DataError, EncoderlabError
 from ..metrics.classification import classification_metrics

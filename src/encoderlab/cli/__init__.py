@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code. Usage mistakes: Click's usage message, exit 2. User errors
     (EncoderlabError): one `error:` line, exit 2. Anything else is a bug of ours: its traceback is shown."""
     click_exceptions = _click_exception_types()
+    debug_before = os.environ.get("ENCODERLAB_DEBUG")     # --debug lasts for this call only
     try:
         _quiet_libraries()
         rv = app(args=argv, prog_name="encoderlab", standalone_mode=False)
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print("error: out of memory; lower --train-batch-size / --eval-batch-size or --max-seq-length", file=sys.stderr)
         return 2
+    finally:
+        if debug_before is None:
+            os.environ.pop("ENCODERLAB_DEBUG", None)
+        else:
+            os.environ["ENCODERLAB_DEBUG"] = debug_before
 
 
 def entry() -> None:

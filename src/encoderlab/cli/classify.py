@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -51,9 +51,9 @@ def predict_classify_cmd(
         rows = [{"text": t, **({"text_pair": pairs[i]} if pairs else {}), **r} for i, (t, r) in enumerate(zip(texts, results))]
         metrics = None
     if output is not None:
-        from ..runs import atomic_write_text
+        from ..runs import write_output
 
-        atomic_write_text(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        write_output(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     for r in rows:
         if json_out:
             typer.echo(json.dumps(r, ensure_ascii=False))

@@ -15,9 +15,9 @@ def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, s
     for note in result.get("notes", []):
         typer.echo(f"note: {note}", err=True)
     if markdown is not None:
-        from ..runs import atomic_write_text
+        from ..runs import write_output
 
-        atomic_write_text(markdown, to_markdown(result))
+        write_output(markdown, to_markdown(result))
     if json_out:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return

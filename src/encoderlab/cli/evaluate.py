@@ -45,9 +45,9 @@ def evaluate_cmd(
         for note in notes:
             typer.echo(f"note: {note}", err=True)
         if output:
-            from ..runs import atomic_write_json
+            from ..runs import dumps, write_output
 
-            atomic_write_json(output, preds)
+            write_output(output, dumps(preds, 1) + "\n")
     else:
         metrics = evaluate_predictions(data, predictions, na_probs, na_prob_thresh=na_prob_thresh,
                                        split_file=split_file, part=part)

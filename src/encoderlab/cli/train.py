@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from ..config import build_config, field_kind
+from ..config import build_config, comma_list, field_kind
 from . import train_app
 
 RUN_CONTROL = ("config", "resume", "resume_or_start", "overwrite", "json_out")
@@ -84,10 +84,6 @@ def _run_control_parameters() -> list[inspect.Parameter]:
         param("json_out", bool, typer.Option(False, "--json", rich_help_panel=panel,
                                              help="Print the final metrics as JSON.")),
     ]
-
-
-def comma_list(value: Optional[str]) -> Optional[list[str]]:
-    return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
 
 
 def train_command(config_cls, run: Callable[..., dict], show: Callable[[dict, Any], None]) -> Callable:

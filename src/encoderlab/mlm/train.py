@@ -13,7 +13,7 @@ from ..errors import EncoderlabError, ModelError
 from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
-from .config import OBJECTIVES, PretrainConfig
+from .config import PretrainConfig
 from ..training import (is_main_process, resolve_precision, save_model, started_run, train_summary,
                         train_task)
 from .corpus import Corpus, hold_out, load_corpus

@@ -93,6 +93,9 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
     set_seed(cfg.seed)
     train, evaluation = load_qa_data(cfg, log)
     with_null = train.has_impossible or evaluation.version == "2.0"
+    if not with_null and metric.startswith(("HasAns_", "NoAns_")):
+        raise EncoderlabError(f"--metric {metric} needs SQuAD v2.0 data (unanswerable questions); {cfg.train} "
+                              f"has none: use f1, exact or loss")
     resolved = load_model(cfg.model, "qa", tokenizer=cfg.tokenizer, seed=cfg.seed)
     model, tok = resolved.model, resolved.tokenizer
     write_model_info(model, ModelInfo(task="qa", squad_version="2.0" if with_null else "1.1",
