@@ -197,12 +197,17 @@ def _hub_failure(spec: str, what: str, exc: Exception, *, offline: bool = False,
             f"({', '.join(offline_presets())}) or a local model directory")
 
 
+def scratch_preset(preset: str) -> dict[str, Any]:
+    """The preset named by ``scratch:<preset>``; an unknown name is one ModelError listing the presets."""
+    if preset not in SCRATCH_PRESETS:
+        raise ModelError(f"unknown scratch preset '{preset}' (available: {', '.join(SCRATCH_PRESETS)})")
+    return SCRATCH_PRESETS[preset]
+
+
 def scratch_config(preset: str, **overrides):
     from transformers import AutoConfig
 
-    if preset not in SCRATCH_PRESETS:
-        raise ModelError(f"unknown scratch preset '{preset}' (available: {', '.join(SCRATCH_PRESETS)})")
-    cfg = dict(SCRATCH_PRESETS[preset]["config"])
+    cfg = dict(scratch_preset(preset)["config"])
     model_type = cfg.pop("model_type")
     cfg.update(overrides)
     return AutoConfig.for_model(model_type, **cfg)
@@ -216,9 +221,7 @@ def check_model_spec(spec: str) -> str:
     if not spec:
         raise ModelError("empty model name")
     if spec.startswith("scratch:"):
-        preset = spec.split(":", 1)[1]
-        if preset not in SCRATCH_PRESETS:
-            raise ModelError(f"unknown scratch preset '{preset}' (available: {', '.join(SCRATCH_PRESETS)})")
+        scratch_preset(spec.split(":", 1)[1])
         return spec
     path = Path(model_source(spec))
     if path.exists():
