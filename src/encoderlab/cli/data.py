@@ -1,4 +1,4 @@
-"""The `encoderlab data` commands: data set statistics."""
+"""The `encoderlab data` commands: data set statistics and synthetic ASR noise."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import typer
 
 from . import app, fail
 
-data_app = typer.Typer(no_args_is_help=True, help="Look at a data set before training on it (stats).")
+data_app = typer.Typer(no_args_is_help=True, help="Look at a data set before training on it (stats), or make a noisy copy of it (noise).")
 app.add_typer(data_app, name="data")
 
 
@@ -79,3 +79,49 @@ def stats_cmd(
                   f"each input adds {stats.special_tokens} special tokens")
     if histogram is not None:
         console.print(f"histogram written to {histogram}")
+
+
+@data_app.command("noise")
+def noise_cmd(
+    data: str = typer.Argument(..., help="QA data (SQuAD .json, .jsonl, builtin:squad-sample) or text data (.txt, .tsv, .csv, .jsonl, .json)."),
+    wer: float = typer.Option(..., "--wer", help="Target word error rate, 0 to 1 (measured back with jiwer on normalised words)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The noisy copy: SQuAD .json or .jsonl for QA data, the input's format for text data."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same file."),
+    proportions: str = typer.Option("0.65,0.03,0.32", "--proportions", help="Shares of substitutions, deletions, insertions (SUB,DEL,INS)."),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="QA: JSON {part: [article titles]} for --part."),
+    part: Optional[str] = typer.Option(None, "--part", help="QA: only the articles of this part, e.g. test."),
+    text_column: List[str] = typer.Option([], "--text-column", help="Text data: the column(s) to noise (repeat) [auto: the text column and its pair]."),
+    json_out: bool = typer.Option(False, "--json", help="Print the counts as one JSON object."),
+) -> None:
+    """Write a copy of a data set with synthetic speech-recognition errors at a chosen word error rate.
+
+    Substitutions with close words (same Soundex code, or same first letter and a small edit distance),
+    deletions and insertions, seeded. QA answers are kept at their moved position, relocated (their text
+    found elsewhere in the noisy context) or lost; a question whose answers are all lost is dropped.
+
+    Example: encoderlab data noise dev-v1.1.json --wer 0.22 -o dev-wer22.json --split-file split.json --part test
+    """
+    from ..data.noise import noise_file
+
+    try:
+        props = [float(p) for p in proportions.replace(" ", "").split(",")]
+    except ValueError:
+        fail(f"--proportions takes three numbers SUB,DEL,INS, not '{proportions}'")
+    r = noise_file(data, str(output), wer, seed=seed, proportions=props, split_file=split_file, part=part,
+                   text_columns=text_column)
+    if json_out:
+        typer.echo(json.dumps(r))
+        return
+    j = r["jiwer"]
+    typer.echo(f"target WER {r['target_wer']:.4f}, measured WER {r['measured_wer']:.4f} (jiwer, {j['words']:,} words: "
+               f"{j['substitutions']:,} substitutions, {j['deletions']:,} deletions, {j['insertions']:,} insertions)")
+    typer.echo(f"edits made: {r['substitutions']:,} substitutions, {r['deletions']:,} deletions, "
+               f"{r['insertions']:,} insertions (seed {r['seed']})")
+    if r["kind"] == "qa":
+        typer.echo(f"answers: {r['answers_kept']:,} kept, {r['answers_relocated']:,} relocated, {r['answers_lost']:,} lost; "
+                   f"{r['questions'] - r['questions_dropped']:,} of {r['questions']:,} questions kept "
+                   f"({r['questions_dropped']:,} dropped: every answer lost)")
+    if abs(r["measured_wer"] - r["target_wer"]) > 0.01:
+        typer.echo(f"warning: the measured WER is {abs(r['measured_wer'] - r['target_wer']):.4f} from the target "
+                   f"({r['words']:,} words; each word takes at most one edit)", err=True)
+    typer.echo(f"written to {r['output']}")

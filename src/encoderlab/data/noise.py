@@ -378,3 +378,118 @@ def qa_to_jsonl_rows(ds: QADataset) -> list[dict]:
     return [{"id": e.id, "title": e.title, "context": e.context, "question": e.question,
              "answers": {"text": [a.text for a in e.answers], "answer_start": [a.answer_start for a in e.answers]}}
             for e in ds.examples]
+
+
+# -- files ----------------------------------------------------------------------------------------------
+def _is_qa(spec: str) -> bool:
+    """A SQuAD-format .json, a .jsonl of questions with contexts, or a builtin QA set; else text data."""
+    from pathlib import Path
+
+    from .io import iter_jsonl, read_json
+    from .text import _suffixes
+
+    if spec.startswith("builtin:"):
+        return True
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise EncoderlabError(f"{spec}: no such file")
+    suffix = (_suffixes(path) or [""])[-1]
+    if suffix == ".json":
+        obj = read_json(path)
+        return isinstance(obj, dict) and isinstance(obj.get("data"), list) and any(
+            isinstance(a, dict) and "paragraphs" in a for a in obj["data"])
+    if suffix in (".jsonl", ".ndjson"):
+        first = next(iter(iter_jsonl(path)), (0, None))[1]
+        return isinstance(first, dict) and "context" in first and "question" in first
+    return False
+
+
+def _dump_rows(rows: list[dict], columns: list[str], suffix: str) -> str:
+    import csv
+    import io
+    import json
+
+    if suffix in (".jsonl", ".ndjson"):
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if suffix == ".json":
+        return json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
+    if suffix == ".txt":
+        return "".join(r["text"] + "\n" for r in rows)
+    buf = io.StringIO(newline="")
+    tab = suffix != ".csv"
+    writer = csv.writer(buf, delimiter="\t" if tab else ",", quoting=csv.QUOTE_NONE if tab else csv.QUOTE_MINIMAL,
+                        escapechar="\\" if tab else None, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[r.get(c, "") for c in columns] for r in rows])
+    return buf.getvalue()
+
+
+def noise_file(data: str, output: str, wer: float, *, seed: int = 0, proportions: Sequence[float] = DEFAULT_PROPORTIONS,
+               split_file: str | None = None, part: str | None = None, text_columns: Sequence[str] = ()) -> dict:
+    """Write a noisy copy of a QA data set (SQuAD .json / .jsonl) or of text data (.txt/.tsv/.csv/.jsonl/.json).
+
+    QA data keeps its layout (the output's suffix chooses SQuAD .json or .jsonl); text data keeps its format
+    and every column, with the text column(s) noised (found as `load_text_dataset` finds them, or given).
+    Returns the :class:`NoiseReport` as a dict with ``kind`` (``qa`` / ``text``) and ``output``.
+    """
+    import gzip
+    from pathlib import Path
+
+    from ..runs import atomic_write_bytes
+    from .squad import load_squad, select
+    from .text import _read_rows, _suffixes, load_text_dataset
+
+    check_noise_options(wer, proportions)
+    out = Path(output).expanduser()
+    if not out.parent.is_dir():
+        raise EncoderlabError(f"cannot write {out}: the folder {out.parent} does not exist")
+    src = Path(data).expanduser()
+    if src.exists() and out.exists() and out.resolve() == src.resolve():
+        raise EncoderlabError(f"-o {output} is the input file: write the noisy copy to another file")
+    out_suffix = (_suffixes(out) or [""])[-1]
+    if _is_qa(data):
+        if out_suffix not in (".json", ".jsonl"):
+            raise EncoderlabError(f"-o {output}: QA data is written as SQuAD .json or .jsonl, not '{out_suffix or out.name}'")
+        ds = select(load_squad(data), split_file=split_file, part=part)
+        noisy, report = noise_qa(ds, wer, seed=seed, proportions=proportions)
+        if out_suffix == ".json":
+            import json
+
+            text = json.dumps(qa_to_squad_json(noisy), ensure_ascii=False) + "\n"
+        else:
+            text = _dump_rows(qa_to_jsonl_rows(noisy), [], ".jsonl")
+        kind = "qa"
+    else:
+        if split_file or part:
+            raise EncoderlabError("--split-file / --part select SQuAD articles; text data has none")
+        in_suffix = (_suffixes(src) or [""])[-1]
+        if out_suffix != in_suffix:
+            raise EncoderlabError(f"-o {output}: text data keeps its format; give a {in_suffix} file")
+        columns, rows = _read_rows(src)
+        if text_columns:
+            cols = list(text_columns)
+            missing = [c for c in cols if c not in columns]
+            if missing:
+                raise EncoderlabError(f"{data}: no column {', '.join(missing)} (columns: {', '.join(columns)})")
+        else:
+            found = load_text_dataset(data, require_labels=False)
+            cols = [c for c in (found.text_column, found.text_pair_column) if c]
+        for where, row in rows:
+            for c in cols:
+                if not isinstance(row.get(c), str):
+                    raise EncoderlabError(f"{where}: field '{c}' must be text")
+        cells = [(i, c) for i in range(len(rows)) for c in cols]
+        noisy, report = noise_texts([rows[i][1][c] for i, c in cells], wer, seed=seed, proportions=proportions)
+        new_rows = [dict(r) for _, r in rows]
+        for (i, c), n in zip(cells, noisy):
+            new_rows[i][c] = n.text
+        text = _dump_rows(new_rows, columns, out_suffix)
+        kind = "text"
+    payload = text.encode("utf-8")
+    if out.name.lower().endswith(".gz"):
+        payload = gzip.compress(payload, mtime=0)
+    try:
+        atomic_write_bytes(out, payload)
+    except OSError as exc:
+        raise EncoderlabError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return {"kind": kind, "input": data, "output": str(out), **report.to_dict()}
