@@ -14,7 +14,15 @@ JSON-ready dict) holds:
   what / who / when / where / which / why / how, matched lowercase on word boundaries, else "other";
 * ``not_in_all`` — the questions that only some versions have, grouped by which versions have them
   (counts and ids): they are reported, never silently dropped;
-* ``versions`` — each version's own figures on all of its selected questions.
+* ``versions`` — each version's own figures on all of its selected questions;
+* ``wer`` in each ``common`` row — jiwer's word error rate of that version's contexts against the
+  reference's, over the distinct context pairs of the common questions (normalised words,
+  :func:`encoderlab.data.noise.measure_wer`); 0 for the reference.
+
+Synthetic versions: ``noise=[0.1, 0.22, …]`` adds one version per word error rate, made in memory from
+the (selected) reference by :func:`encoderlab.data.noise.noise_qa` (seeded, ``noise_seed``), named
+``wer=0.22``; their noise reports are in ``noise``. :func:`wer_figure` draws F1 and EM against WER: the
+reference and the synthetic versions as a line, the versions read from files as separate markers.
 
 Selection: ``split_file`` + ``part`` keep the same articles (by title) in every version.
 ``limit=N`` keeps the first N questions common to all versions (in the reference's order) and cuts
@@ -26,14 +34,16 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from ..data.noise import measure_wer, noise_qa
 from ..data.squad import QADataset, load_squad, select
 from ..errors import EncoderlabError
 from ..qa.predict import load_qa_model, predict_dataset, untrained_note
 from .compare import fmt_metric, md_table, metric_row, model_label, score, subset_gold
 
-__all__ = ["QUESTION_TYPES", "parse_version", "question_type", "robustness", "robustness_markdown"]
+__all__ = ["QUESTION_TYPES", "context_wer", "parse_version", "question_type", "robustness", "robustness_markdown",
+           "wer_figure", "write_wer_plot"]
 
 QUESTION_TYPES = ("what", "who", "when", "where", "which", "why", "how")
 _WH = re.compile(r"\b(" + "|".join(QUESTION_TYPES) + r")\b")
@@ -54,11 +64,10 @@ def parse_version(arg: str) -> tuple[str, str]:
     return name, spec
 
 
-def _check_versions(versions: list[tuple[str, str]]) -> None:
-    if len(versions) < 2:
-        raise EncoderlabError(f"robustness needs at least 2 versions of the data (got {len(versions)}): "
-                              f"--data NAME=FILE --data NAME=FILE")
-    names = [n for n, _ in versions]
+def _check_versions(names: list[str]) -> None:
+    if len(names) < 2:
+        raise EncoderlabError(f"robustness needs at least 2 versions of the data (got {len(names)}): "
+                              f"--data NAME=FILE --data NAME=FILE, or --data NAME=FILE --noise 0.1,0.2")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise EncoderlabError(f"version name(s) {', '.join(dup)} given more than once; each --data NAME must be unique")
@@ -83,13 +92,34 @@ def _rows(names: list[str], metrics: list[dict]) -> list[dict]:
              "f1_drop": ref["f1"] - m["f1"]} for n, m in zip(names, metrics)]
 
 
+def context_wer(reference: QADataset, version: QADataset, ids: list[str]) -> float:
+    """jiwer's WER of `version`'s contexts against `reference`'s over the distinct context pairs of questions `ids`."""
+    ref = {e.id: e.context for e in reference.examples}
+    ver = {e.id: e.context for e in version.examples}
+    pairs = list(dict.fromkeys((ref[i], ver[i]) for i in ids))
+    return measure_wer([r for r, _ in pairs], [h for _, h in pairs])["wer"]
+
+
+def noise_name(wer: float) -> str:
+    return f"wer={wer:g}"
+
+
 def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str | Path | None = None,
                part: str | None = None, limit: int | None = None, max_seq_length: int | None = None,
-               doc_stride: int | None = None, batch_size: int = 64) -> dict[str, Any]:
-    """Evaluate `model` on each (name, data spec) of `versions`; the first is the reference."""
-    _check_versions(versions)
-    names = [n for n, _ in versions]
+               doc_stride: int | None = None, batch_size: int = 64, noise: Sequence[float] = (),
+               noise_seed: int = 0) -> dict[str, Any]:
+    """Evaluate `model` on each (name, data spec) of `versions` and each synthetic `noise` level; the first is the reference."""
+    if not versions:
+        raise EncoderlabError("robustness needs a reference data set: --data NAME=FILE")
+    names = [n for n, _ in versions] + [noise_name(w) for w in noise]
+    _check_versions(names)
+    specs = [spec for _, spec in versions] + [f"noise:{w:g} (seed {noise_seed})" for w in noise]
     datasets = [select(load_squad(spec), split_file=split_file, part=part) for _, spec in versions]
+    noise_reports = []
+    for w in noise:
+        noisy, report = noise_qa(datasets[0], w, seed=noise_seed)
+        datasets.append(noisy)
+        noise_reports.append({"name": noise_name(w), **report.to_dict()})
     id_sets = [{e.id for e in ds.examples} for ds in datasets]
     in_all = set.intersection(*id_sets)
     common = [e.id for e in datasets[0].examples if e.id in in_all]
@@ -109,6 +139,10 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
                                    show_progress=sys.stderr.isatty()).predictions for ds in datasets]
 
     common_metrics = [score(subset_gold(g, common), p) for g, p in zip(golds, predictions)]
+    common_rows = _rows(names, common_metrics)
+    for row, ds, generated in zip(common_rows, datasets, [False] * len(versions) + [True] * len(noise)):
+        row["wer"] = context_wer(datasets[0], ds, common)
+        row["generated"] = generated
     reference_questions = {e.id: e.question for e in datasets[0].examples}
     types: dict[str, list[str]] = {}
     for qid in common:
@@ -134,7 +168,7 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
                               "questions": len(ids), "ids": ids} for key, ids in groups.items()]}
 
     version_rows = []
-    for (name, spec), ds, g, p, ids in zip(versions, datasets, golds, predictions, id_sets):
+    for name, spec, ds, g, p, ids in zip(names, specs, datasets, golds, predictions, id_sets):
         full = score(g, p)
         version_rows.append({"name": name, "data": spec, "squad_version": ds.version, "questions": len(ds),
                              "common": len(common), "not_in_all": len(ids - common_set),
@@ -142,8 +176,8 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
     return {"model": model_label(model), "model_spec": model, "reference": names[0],
             "split_file": str(split_file) if split_file else None, "part": part, "limit": limit,
             "versions": version_rows,
-            "common": {"questions": len(common), "results": _rows(names, common_metrics)},
-            "by_type": by_type, "not_in_all": not_in_all, "notes": notes}
+            "common": {"questions": len(common), "results": common_rows},
+            "by_type": by_type, "not_in_all": not_in_all, "noise": noise_reports, "notes": notes}
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,10 +195,13 @@ def robustness_markdown(result: dict, max_ids: int = 5) -> str:
              f"Model `{result['model_spec']}`; reference version **{ref}**{where}. Drops are reference − version "
              f"(EM/F1 points; positive = worse than the reference).", "",
              f"## Questions common to all versions ({result['common']['questions']})", ""]
-    lines.append(md_table(["version", "EM", "F1", "EM drop", "F1 drop"],
-                          [[r["name"], fmt_metric("exact", r["exact"]), fmt_metric("f1", r["f1"]),
+    lines.append(md_table(["version", "WER", "EM", "F1", "EM drop", "F1 drop"],
+                          [[r["name"], fmt_wer(r), fmt_metric("exact", r["exact"]), fmt_metric("f1", r["f1"]),
                             _drop(r, "exact_drop", r["name"] == ref), _drop(r, "f1_drop", r["name"] == ref)]
-                           for r in result["common"]["results"]], right=range(1, 5)))
+                           for r in result["common"]["results"]], right=range(1, 6)))
+    if result.get("noise"):
+        lines += ["", "Synthetic versions (from the reference, whole selection): "
+                  + "; ".join(noise_sentence(n) for n in result["noise"]) + "."]
     lines += ["", "## By question type (common questions)", ""]
     lines.append(md_table(["type", "questions", "version", "EM", "F1", "EM drop", "F1 drop"],
                           [[t["type"] if i == 0 else "", t["questions"] if i == 0 else "", r["name"],
@@ -184,6 +221,53 @@ def robustness_markdown(result: dict, max_ids: int = 5) -> str:
                             fmt_metric("exact", v["exact"]), fmt_metric("f1", v["f1"])] for v in result["versions"]],
                           right=range(2, 7)))
     return "\n".join(lines) + "\n"
+
+
+def fmt_wer(row: dict) -> str:
+    return f"{100 * row['wer']:.2f}%" if row.get("wer") is not None else "—"
+
+
+def noise_sentence(n: dict) -> str:
+    """One synthetic version's noise report in words."""
+    return (f"{n['name']}: measured WER {n['measured_wer']:.4f} (seed {n['seed']}), answers {n['answers_kept']} kept, "
+            f"{n['answers_relocated']} relocated, {n['answers_lost']} lost ({n['questions_dropped']} questions dropped)")
+
+
+def wer_figure(result: dict):
+    """F1 and EM (common questions) against WER: reference + synthetic versions as lines, file versions as stars."""
+    from ..reports.plots import _new_figure
+
+    rows = result["common"]["results"]
+    fig = _new_figure(7.0, 4.4)
+    ax = fig.add_subplot(1, 1, 1)
+    line = sorted([r for r in rows if r["generated"] or r["name"] == result["reference"]], key=lambda r: r["wer"])
+    real = [r for r in rows if not r["generated"] and r["name"] != result["reference"]]
+    for key, label, color in (("f1", "F1", "#4C72B0"), ("exact", "EM", "#DD8452")):
+        ax.plot([100 * r["wer"] for r in line], [r[key] for r in line], marker="o", color=color,
+                label=f"{label}, synthetic noise")
+        if real:
+            ax.scatter([100 * r["wer"] for r in real], [r[key] for r in real], marker="*", s=160, color=color,
+                       edgecolors="black", zorder=3, label=f"{label}, {', '.join(r['name'] for r in real)}")
+    for r in real:
+        ax.annotate(r["name"], (100 * r["wer"], r["f1"]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xlabel(f"word error rate against {result['reference']} (%, jiwer)")
+    ax.set_ylabel("score (%)")
+    ax.set_title(f"{result['model']}: {result['common']['questions']} common questions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def write_wer_plot(result: dict, path: str | Path) -> Path:
+    """Write :func:`wer_figure` as a PNG, atomically (a path that cannot be written is one error line)."""
+    from ..reports.plots import figure_bytes
+    from ..runs import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, figure_bytes(wer_figure(result)))
+    except OSError as exc:
+        raise EncoderlabError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Path(path)
 
 
 def not_in_all_sentence(result: dict) -> str:

@@ -185,11 +185,11 @@ def tokenizer_for(model: str):
     return load_tokenizer(spec)
 
 
-def check_histogram_path(path: str | Path) -> Path:
-    """A writable ``.png`` path for the histogram (checked before any counting)."""
+def check_histogram_path(path: str | Path, option: str = "--histogram") -> Path:
+    """A writable ``.png`` path for the figure of `option` (checked before any work)."""
     path = Path(path).expanduser()
     if path.suffix.lower() != ".png":
-        raise EncoderlabError(f"--histogram writes a PNG: give a path ending in .png, not '{path.name}'")
+        raise EncoderlabError(f"{option} writes a PNG: give a path ending in .png, not '{path.name}'")
     if not path.parent.is_dir():
         raise EncoderlabError(f"cannot write {path}: the folder {path.parent} does not exist")
     return path

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from . import app, fail
 
 
 def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, show) -> None:
@@ -111,21 +111,53 @@ def robustness_cmd(
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+    noise: Optional[str] = typer.Option(None, "--noise", help="Also synthetic versions of the reference at these word error rates, e.g. 0.1,0.22,0.44 (encoderlab data noise, in memory)."),
+    noise_seed: int = typer.Option(0, "--noise-seed", help="Seed of the synthetic versions."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of F1 and EM against WER (synthetic versions as a line, --data versions as stars)."),
 ) -> None:
     """Evaluate one QA model on several versions of the same questions (e.g. text vs speech-recognized).
 
     Reports EM/F1 per version on the questions common to all versions and the drop against the first
     (reference) version, the same per question type (what/who/when/where/which/why/how/other), the
-    questions only some versions have, and each version's own full-set EM/F1.
+    questions only some versions have, and each version's own full-set EM/F1. Each version's WER
+    against the reference (jiwer, contexts of the common questions) is shown; --noise adds synthetic
+    versions at chosen WERs and --plot draws F1/EM against WER.
 
     Example: encoderlab robustness runs/minilm/model --data squad=dev-v1.1.json --data spoken=spoken_test-v1.1.json --split-file split.json --part test
     """
     from ..analysis.robustness import parse_version, robustness, robustness_markdown
 
+    from ..analysis.stats import check_histogram_path
+
     versions = [parse_version(d) for d in data]
+    levels = _parse_levels(noise) if noise is not None else []
+    if plot is not None:
+        check_histogram_path(plot, "--plot")
     result = robustness(model, versions, split_file=split_file, part=part, limit=limit,
-                        max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size)
+                        max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size,
+                        noise=levels, noise_seed=noise_seed)
+    if plot is not None:
+        from ..analysis.robustness import write_wer_plot
+
+        write_wer_plot(result, plot)
+        result["plot"] = str(plot)
     _emit(result, markdown, json_out, robustness_markdown, _show_robustness)
+
+
+def _parse_levels(text: str) -> list[float]:
+    """`--noise 0.1,0.22` -> [0.1, 0.22], each checked as a word error rate."""
+    from ..data.noise import check_noise_options
+
+    levels = []
+    for part in text.replace(" ", "").split(","):
+        try:
+            levels.append(float(part))
+        except ValueError:
+            fail(f"--noise takes word error rates between 0 and 1, comma-separated, not '{part}'")
+        check_noise_options(levels[-1])
+    if not levels:
+        fail("--noise takes word error rates between 0 and 1, comma-separated, e.g. 0.1,0.22")
+    return levels
 
 
 def _show_robustness(result: dict, console, max_ids: int = 5) -> None:
@@ -133,7 +165,7 @@ def _show_robustness(result: dict, console, max_ids: int = 5) -> None:
     from rich.table import Table
 
     from ..analysis.compare import fmt_metric
-    from ..analysis.robustness import not_in_all_sentence
+    from ..analysis.robustness import fmt_wer, noise_sentence, not_in_all_sentence
 
     ref = result["reference"]
 
@@ -144,11 +176,13 @@ def _show_robustness(result: dict, console, max_ids: int = 5) -> None:
     console.print(f"Robustness of {result['model']} ({result['model_spec']}); reference: {ref}{where}. "
                   f"Drop = reference − version, in points (positive = worse).", markup=False, highlight=False)
     t = Table(title=f"Questions common to all versions ({result['common']['questions']})")
-    for col in ("version", "EM", "F1", "EM drop", "F1 drop"):
+    for col in ("version", "WER", "EM", "F1", "EM drop", "F1 drop"):
         t.add_column(col, justify="left" if col == "version" else "right")
     for r in result["common"]["results"]:
-        t.add_row(esc(r["name"]), fmt_metric("exact", r["exact"]), fmt_metric("f1", r["f1"]), *drops(r))
+        t.add_row(esc(r["name"]), fmt_wer(r), fmt_metric("exact", r["exact"]), fmt_metric("f1", r["f1"]), *drops(r))
     console.print(t)
+    for n in result.get("noise", []):
+        console.print(f"synthetic {noise_sentence(n)}", markup=False, highlight=False)
 
     t = Table(title="By question type (common questions)")
     for col in ("type", "questions", "version", "EM", "F1", "EM drop", "F1 drop"):
@@ -177,3 +211,5 @@ def _show_robustness(result: dict, console, max_ids: int = 5) -> None:
         t.add_row(esc(v["name"]), esc(v["data"]), str(v["questions"]), str(v["common"]), str(v["not_in_all"]),
                   fmt_metric("exact", v["exact"]), fmt_metric("f1", v["f1"]))
     console.print(t)
+    if result.get("plot"):
+        console.print(f"F1/EM against WER plotted to {result['plot']}", markup=False, highlight=False)
