@@ -186,11 +186,13 @@ def test_cli_real_model(capsys, model, versions, tmp_path):
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == {"model", "model_spec", "reference", "split_file", "part", "limit", "versions", "common",
-                           "by_type", "not_in_all", "notes"}
+                           "by_type", "not_in_all", "noise", "notes"}
     assert result["notes"] == []                        # a fine-tuned QA model: no note
     assert result["common"]["questions"] == N - 1 and len(result["common"]["results"]) == 3
     for r in result["common"]["results"]:
-        assert set(r) == {"name", "exact", "f1", "exact_drop", "f1_drop"} and 0 <= r["exact"] <= r["f1"] <= 100
+        assert set(r) == {"name", "exact", "f1", "exact_drop", "f1_drop", "wer", "generated"}
+        assert 0 <= r["exact"] <= r["f1"] <= 100 and r["generated"] is False
+    assert result["common"]["results"][0]["wer"] == 0.0 and result["noise"] == []
     assert result["not_in_all"]["questions"] == 2
     assert md.read_text().startswith("# Robustness of `tiny`")
     code, out, err = run(capsys, "robustness", model, *data, *FAST)
@@ -246,3 +248,62 @@ def test_base_model_gets_a_fresh_head_and_a_note(capsys, versions, extractor):
     assert code == 0, err
     assert err.startswith("note: scratch:bert-tiny has no trained QA head")
     assert json.loads(out)["notes"] == [err.strip()[len("note: "):]]
+
+
+# --------------------------------------------------------------------------------------------
+# WER: synthetic noise levels (--noise), files from `data noise`, the F1-against-WER plot
+
+def _contexts(path):
+    data = json.loads(open(path, encoding="utf-8").read())
+    return {q["id"]: p["context"] for a in data["data"] for p in a["paragraphs"] for q in p["qas"]}
+
+
+@pytest.mark.timeout(600)
+def test_noise_levels_wer_and_plot(capsys, model, tmp_path):
+    import jiwer
+
+    from encoderlab.data.noise import noise_file, normalise
+    from encoderlab.data.squad import builtin_path
+
+    files = {}
+    for w in (0.1, 0.3):
+        files[w] = tmp_path / f"wer{w}.json"
+        noise_file("builtin:squad-sample", str(files[w]), w, seed=0, part="test")
+    png = tmp_path / "f1_vs_wer.png"
+    code, out, err = run(capsys, "robustness", model, "--data", "squad=builtin:squad-sample",
+                         "--data", f"n10={files[0.1]}", "--data", f"n30={files[0.3]}", "--part", "test",
+                         "--split-file", builtin_path("squad-sample")[1],
+                         "--noise", "0.3", "--plot", png, "--json", *FAST)
+    assert code == 0, err
+    result = json.loads(out)
+    rows = {r["name"]: r for r in result["common"]["results"]}
+    assert list(rows) == ["squad", "n10", "n30", "wer=0.3"]
+    assert [r["generated"] for r in rows.values()] == [False, False, False, True]
+    # each version's WER is jiwer's on the files' contexts of the common questions (distinct context pairs)
+    ref = _contexts(builtin_path("squad-sample")[0])
+    versions = {name: _contexts(files[w]) for name, w in (("n10", 0.1), ("n30", 0.3))}
+    common = [i for i in ref if all(i in v for v in versions.values())]
+    assert result["common"]["questions"] == len(common)
+    for name, ctx in versions.items():
+        pairs = list(dict.fromkeys((ref[i], ctx[i]) for i in common))
+        expected = jiwer.wer([normalise(r) for r, _ in pairs], [normalise(h) for _, h in pairs])
+        assert rows[name]["wer"] == pytest.approx(expected, abs=1e-12)
+    assert rows["squad"]["wer"] == 0.0 and 0.05 < rows["n10"]["wer"] < rows["n30"]["wer"] < 0.4
+    # --noise 0.3 (seed 0) in memory is the same data set as the file written by `data noise` with seed 0
+    assert (rows["wer=0.3"]["wer"], rows["wer=0.3"]["f1"]) == (rows["n30"]["wer"], rows["n30"]["f1"])
+    (noise,) = result["noise"]
+    assert noise["name"] == "wer=0.3" and abs(noise["measured_wer"] - 0.3) <= 0.01
+    assert result["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("args, fragments", [
+    (["--noise", "1.5"], ["--wer must be between 0 and 1", "1.5"]),
+    (["--noise", "0.1,x"], ["--noise takes word error rates", "'x'"]),
+    (["--noise", "0.1", "--plot", "{tmp}/f.jpg"], ["--plot writes a PNG", "f.jpg"]),
+])
+def test_bad_noise_options(capsys, versions, tmp_path, args, fragments):
+    files = dict(versions["files"])
+    code, _, err = run(capsys, "robustness", "scratch:bert-tiny", "--data", f"a={files['orig']}",
+                       *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert_one_line_error(code, err, *fragments)
