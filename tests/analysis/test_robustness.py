@@ -273,12 +273,12 @@ def test_noise_levels_wer_and_plot(capsys, model, tmp_path):
     code, out, err = run(capsys, "robustness", model, "--data", "squad=builtin:squad-sample",
                          "--data", f"n10={files[0.1]}", "--data", f"n30={files[0.3]}", "--part", "test",
                          "--split-file", builtin_path("squad-sample")[1],
-                         "--noise", "0.3", "--plot", png, "--json", *FAST)
+                         "--noise", "0.1,0.3", "--plot", png, "--json", *FAST)
     assert code == 0, err
     result = json.loads(out)
     rows = {r["name"]: r for r in result["common"]["results"]}
-    assert list(rows) == ["squad", "n10", "n30", "wer=0.3"]
-    assert [r["generated"] for r in rows.values()] == [False, False, False, True]
+    assert list(rows) == ["squad", "n10", "n30", "wer=0.1", "wer=0.3"]
+    assert [r["generated"] for r in rows.values()] == [False, False, False, True, True]
     # each version's WER is jiwer's on the files' contexts of the common questions (distinct context pairs)
     ref = _contexts(builtin_path("squad-sample")[0])
     versions = {name: _contexts(files[w]) for name, w in (("n10", 0.1), ("n30", 0.3))}
@@ -289,10 +289,12 @@ def test_noise_levels_wer_and_plot(capsys, model, tmp_path):
         expected = jiwer.wer([normalise(r) for r, _ in pairs], [normalise(h) for _, h in pairs])
         assert rows[name]["wer"] == pytest.approx(expected, abs=1e-12)
     assert rows["squad"]["wer"] == 0.0 and 0.05 < rows["n10"]["wer"] < rows["n30"]["wer"] < 0.4
-    # --noise 0.3 (seed 0) in memory is the same data set as the file written by `data noise` with seed 0
-    assert (rows["wer=0.3"]["wer"], rows["wer=0.3"]["f1"]) == (rows["n30"]["wer"], rows["n30"]["f1"])
-    (noise,) = result["noise"]
-    assert noise["name"] == "wer=0.3" and abs(noise["measured_wer"] - 0.3) <= 0.01
+    # --noise levels (seed 0) in memory are the same data sets as the files written by `data noise` with seed 0
+    for level, name in (("wer=0.1", "n10"), ("wer=0.3", "n30")):
+        assert (rows[level]["wer"], rows[level]["exact"], rows[level]["f1"]) == \
+            (rows[name]["wer"], rows[name]["exact"], rows[name]["f1"])
+    assert [n["name"] for n in result["noise"]] == ["wer=0.1", "wer=0.3"]
+    assert all(abs(n["measured_wer"] - w) <= 0.01 for n, w in zip(result["noise"], (0.1, 0.3)))
     assert result["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 

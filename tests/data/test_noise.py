@@ -182,3 +182,25 @@ def test_bad_input_one_line(capsys, tmp_path, args, fragments):
     code, _, err = run_cli(capsys, "data", "noise", "builtin:squad-sample", *[a.format(tmp=tmp_path) for a in args])
     assert_one_line_error(code, err, *fragments)
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("content,args,fragments", [
+    ("sentence\tlabel\n!!! ...\t1\n", ["-o", "{tmp}/out.tsv"], ["no words to noise"]),
+    ("sentence\tlabel\na b c\t1\n", ["-o", "{tmp}/out.csv"], ["text data keeps its format", ".tsv"]),
+    ("sentence\tlabel\na b c\t1\n", ["-o", "{tmp}/out.tsv", "--text-column", "review"], ["no column review"]),
+    ("sentence\tlabel\na b c\t1\n", ["-o", "{tmp}/in.tsv"], ["is the input file"]),
+    ("sentence\tlabel\na b c\t1\n", ["-o", "{tmp}/out.tsv", "--part", "test"], ["text data has none"]),
+])
+def test_bad_text_input_one_line(capsys, tmp_path, content, args, fragments):
+    src = tmp_path / "in.tsv"
+    src.write_text(content, encoding="utf-8")
+    code, _, err = run_cli(capsys, "data", "noise", src, "--wer", "0.2", *[a.format(tmp=tmp_path) for a in args])
+    assert_one_line_error(code, err, *fragments)
+    assert src.read_text(encoding="utf-8") == content and not (tmp_path / "out.tsv").exists()
+
+
+@pytest.mark.timeout(60)
+def test_hub_spec_refused_in_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "data", "noise", "hub:squad", "--wer", "0.2", "-o", tmp_path / "o.json")
+    assert_one_line_error(code, err, "hub:squad", "not Hub data sets")

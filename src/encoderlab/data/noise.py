@@ -301,16 +301,18 @@ def noise_texts(texts: Sequence[str], wer: float, *, seed: int = 0,
     texts_words = [[m.group() for m in WORD.finditer(t)] for t in texts]
     word_counts = [len(w) for w in texts_words]
     total = sum(word_counts)
+    if not total:
+        raise EncoderlabError("no words to noise: the texts hold no letters or digits")
     report = NoiseReport(target_wer=wer, seed=seed, proportions=props, words=total)
     edits = round(wer * total)
     best = None
     for rnd in range(1, MAX_ROUNDS + 1):
         ops, done = _plan(word_counts, model, texts_words, edits, props, seed)
         noisy = [_apply(t, o) for t, o in zip(texts, ops)]
-        measured = measure_wer(texts, [n.text for n in noisy]) if total else {"wer": 0.0, "words": 0}
+        measured = measure_wer(texts, [n.text for n in noisy])
         if best is None or abs(measured["wer"] - wer) < abs(best[2]["wer"] - wer):
             best = (noisy, done, measured, rnd)
-        if abs(measured["wer"] - wer) <= tolerance or not measured["wer"] or not total:
+        if abs(measured["wer"] - wer) <= tolerance or not measured["wer"]:
             break
         new_edits = min(total, round(edits * wer / measured["wer"]))
         if new_edits == edits:
@@ -388,9 +390,14 @@ def _is_qa(spec: str) -> bool:
     from .io import iter_jsonl, read_json
     from .text import _suffixes
 
+    from .hub import is_hub_spec
+
     if spec.startswith("builtin:"):
         return True
     path = Path(spec).expanduser()
+    if not path.exists() and is_hub_spec(spec):
+        raise EncoderlabError(f"{spec}: data noise reads files (or builtin:squad-sample), not Hub data sets; "
+                              f"save the data set to a file first")
     if not path.is_file():
         raise EncoderlabError(f"{spec}: no such file")
     suffix = (_suffixes(path) or [""])[-1]
