@@ -190,7 +190,7 @@ def test_run_without_evaluations_skips_the_metrics_figure(capsys, tmp_path):
     code, out, err = run_cli(capsys, "plot", run)
     assert code == 0, err
     assert out.split() == [str(run / "plots" / "loss.png")]
-    assert "skipped metrics: no evaluation with EM/F1 in history.jsonl of no-eval" in err
+    assert "skipped metrics: no evaluation with EM/F1/start accuracy/end accuracy in history.jsonl of no-eval" in err
     assert "Traceback" not in err
 
 
