@@ -25,12 +25,20 @@ from .errors import EncoderlabError
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric a task reports (key of RUN/metrics.json; ``eval_<name>`` in history.jsonl)."""
+    """A metric a task reports: an evaluation metric (key of RUN/metrics.json; ``eval_<name>`` in the
+    evaluation records of history.jsonl) or, with ``training=True``, a metric of the training batches
+    (``<name>`` in the training-step records of history.jsonl, one value per logging window)."""
     name: str
     higher_is_better: bool | None      # None: a count with no better direction (e.g. "similar")
     scale: float | None                # 1 (a fraction), 100 (a percentage) or None (unbounded: loss, perplexity)
     label: str                         # axis / column label
     log_axis: bool = False             # plot on a log axis (perplexity spans orders of magnitude)
+    training: bool = False             # measured on the training batches: not for early stopping or sweeps
+
+    @property
+    def history_key(self) -> str:
+        """Its field in history.jsonl: ``eval_<name>`` (evaluation records) or ``<name>`` (training steps)."""
+        return self.name if self.training else f"eval_{self.name}"
 
     @property
     def goal(self) -> str | None:
@@ -130,8 +138,8 @@ class Task:
         return self.metric(self.headline)
 
     def optimizable(self) -> tuple[Metric, ...]:
-        """Metrics with a direction: what early stopping and sweeps can optimize."""
-        return tuple(m for m in self.metrics if m.higher_is_better is not None)
+        """Evaluation metrics with a direction: what early stopping and sweeps can optimize."""
+        return tuple(m for m in self.metrics if m.higher_is_better is not None and not m.training)
 
 
 @dataclass
@@ -164,10 +172,13 @@ TASKS: dict[str, Task] = {
         metrics=(Metric("exact", True, _PCT, "EM"), Metric("f1", True, _PCT, "F1"), EVAL_LOSS,
                  Metric("correct", True, None, "correct"), Metric("similar", None, None, "similar"),
                  Metric("incorrect", False, None, "incorrect"), Metric("modified_exact", True, _PCT, "modified EM"),
-                 Metric("HasAns_f1", True, _PCT, "HasAns F1"), Metric("NoAns_exact", True, _PCT, "NoAns EM")),
+                 Metric("HasAns_f1", True, _PCT, "HasAns F1"), Metric("NoAns_exact", True, _PCT, "NoAns EM"),
+                 # share of evaluation windows whose argmax start (end) logit is the labelled token (CLS: no answer)
+                 Metric("start_accuracy", True, 1, "start accuracy"), Metric("end_accuracy", True, 1, "end accuracy")),
         headline="f1",
-        report_columns=("exact", "f1", "modified_exact", "correct", "similar", "incorrect"),
-        plots=("exact", "f1"),
+        report_columns=("exact", "f1", "modified_exact", "correct", "similar", "incorrect", "start_accuracy",
+                        "end_accuracy"),
+        plots=("exact", "f1", "start_accuracy", "end_accuracy"),
         serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer", serve_info=("squad_version",),
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,
         inference_settings=("squad_version", "null_threshold", "max_seq_length", "doc_stride", "max_query_length"),
@@ -191,10 +202,12 @@ TASKS: dict[str, Task] = {
                  Metric("f1_macro", True, 1, "macro F1"), Metric("mcc", True, 1, "MCC"), EVAL_LOSS,
                  Metric("precision", True, 1, "precision"), Metric("recall", True, 1, "recall"),
                  Metric("precision_macro", True, 1, "macro precision"),
-                 Metric("recall_macro", True, 1, "macro recall")),
+                 Metric("recall_macro", True, 1, "macro recall"),
+                 # accuracy on the training batches of each logging window (history.jsonl only)
+                 Metric("train_accuracy", True, 1, "training accuracy", training=True)),
         headline="accuracy",
         report_columns=("accuracy", "f1", "f1_macro", "mcc"),
-        plots=("accuracy", "f1"),
+        plots=("accuracy", "f1", "train_accuracy"),
         serve="encoderlab.serve.classify:ClassifyService", serve_route="/v1/classify", serve_info=("labels",),
         onnx_outputs=("logits",), labelled=True,
         inference_settings=("max_seq_length", "truncation", "head_tokens", "text_column", "text_pair_column"),

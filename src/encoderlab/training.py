@@ -219,9 +219,13 @@ def _progress(items: Iterable, desc: str, show: bool, total: int | None = None) 
 def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator,
                  evaluator: Callable[[Any], dict[str, float]] | None, metric: str, greater_is_better: bool,
                  callbacks: list | None = None, started: float | None = None, eval_size: int | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, train_accuracy: Callable[[Any, dict], Any] | None = None):
     """A Trainer whose evaluation is the task's `evaluator` and whose logs go to history.jsonl.
 
+    `train_accuracy(outputs, batch) -> (correct, total)` (tensors or numbers) scores each training batch
+    from the outputs the training step computes anyway; every training-loss log then carries
+    ``train_accuracy``, the share correct over the batches since the previous log (all micro-batches of
+    gradient accumulation, all processes). The window restarts with each log and with each (resumed) train().
     `callbacks` are extra TrainerCallback objects (e.g. a sweep's pruning hook). With ``cfg.time_budget``
     a `TimeBudgetCallback` fits the run into the budget counted from `started` (the time the task's
     train function began; default: now), `eval_size` (rows the evaluator predicts) sizes its first
@@ -237,8 +241,10 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         seconds_before = 0.0     # run time (s) of earlier invocations up to the checkpoint resumed from
         resume_state: dict = {}
         steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
+        window = None            # (correct, total) of the training batches since the last log (train_accuracy)
 
         def train(self, resume_from_checkpoint=None, **kwargs):
+            self.window = None
             state = read_resume_state(resume_from_checkpoint)
             self.resume_state = state
             self.loss_before = state.get("loss_sum", 0.0)
@@ -253,7 +259,23 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
                         cb.training_bar = None
                 raise
 
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if train_accuracy is None or not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            with torch.no_grad():
+                counts = torch.stack([torch.as_tensor(x, device=loss.device).detach().sum().to(torch.long)
+                                      for x in train_accuracy(outputs, inputs)])
+            self.window = counts if self.window is None else self.window + counts
+            return (loss, outputs) if return_outputs else loss
+
         def log(self, logs, *args, **kwargs):
+            if train_accuracy is not None and "loss" in logs and self.window is not None:
+                # a training-loss log (every process logs it): the window's accuracy over all processes
+                correct, total = self.accelerator.reduce(self.window, reduction="sum").tolist()
+                self.window = None
+                if total:
+                    logs["train_accuracy"] = correct / total
             # Trainer's train_loss covers this invocation's steps only; make it the whole run's mean
             # (in place: the same dict is Trainer's train() result metrics)
             if "train_loss" in logs and "train_runtime" in logs and self.loss_before_known and self.state.global_step:
@@ -591,7 +613,7 @@ def format_log(step: int, max_steps: int, logs: dict) -> str:
     if "train_runtime" in logs:
         return (f"done: {logs.get('train_runtime', 0):.0f} s, {logs.get('train_samples_per_second', 0):.1f} "
                 f"features/s, mean loss {logs.get('train_loss', float('nan')):.4f}")
-    keys = [k for k in ("loss", "learning_rate", "grad_norm", "epoch") if k in logs]
+    keys = [k for k in ("loss", "train_accuracy", "learning_rate", "grad_norm", "epoch") if k in logs]
     return f"step {step}/{max_steps}: " + " · ".join(f"{k} {_fmt(logs[k])}" for k in keys)
 
 

@@ -141,6 +141,9 @@ def test_configuration_errors(tmp_path):
     base = dict(model="scratch:bert-tiny", output_dir=str(tmp_path / "r"), precision="fp32", max_steps=1)
     with pytest.raises(EncoderlabError, match="unknown metric 'exact' for classification"):
         train_classify(ClassifyTrainConfig(train="x.tsv", metric_for_best_model="exact", **base), **QUIET)
+    with pytest.raises(EncoderlabError, match="unknown metric 'train_accuracy' for classification"):
+        # measured on training batches: no metric for early stopping or sweeps
+        train_classify(ClassifyTrainConfig(train="x.tsv", metric_for_best_model="train_accuracy", **base), **QUIET)
     with pytest.raises(EncoderlabError, match="truncation must be one of"):
         train_classify(ClassifyTrainConfig(train="x.tsv", truncation="middle", **base), **QUIET)
     one = tmp_path / "one.tsv"
@@ -163,8 +166,9 @@ def test_resume_continues_from_checkpoint(tmp_path):
     metrics = train_classify(ClassifyTrainConfig(max_steps=4, **common), resume=True, callbacks=[recorder], **QUIET)
     assert metrics["global_step"] == 4 and RunDir(out).status == "completed"
     assert recorder.steps == [3, 4]                                          # continued, not restarted
-    logged = [h["step"] for h in RunDir(out).history() if "loss" in h and "eval_accuracy" not in h]
-    assert logged == [1, 2, 3, 4]                                            # each step once
+    logged = [h for h in RunDir(out).history() if "loss" in h and "eval_accuracy" not in h]
+    assert [h["step"] for h in logged] == [1, 2, 3, 4]                       # each step once
+    assert all(0 <= h["train_accuracy"] <= 1 for h in logged)               # windows restart after the resume
 
 
 def test_many_labels_and_very_short_texts():
@@ -191,3 +195,42 @@ def test_validation_carve_out_splits_the_limited_selection():
     assert sorted(set(valid.labels)) == sorted(set(train.labels)) == ["0", "1"]
     assert logged == [f"validation: 20 texts carved out of the 200 selected texts of {cfg.train} (stratified, "
                       "--validation-fraction 0.1); training: 180 texts"]
+
+
+def constant_head(label_id: int):
+    """A TrainerCallback that, before every optimizer step, sets the classifier head to predict `label_id` for
+    every text (weights 0, that label's bias high): every micro-batch of the step predicts that label."""
+    import torch
+    from transformers import TrainerCallback
+
+    class ConstantHead(TrainerCallback):
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            with torch.no_grad():
+                model.classifier.weight.zero_()
+                model.classifier.bias.fill_(-5.0)
+                model.classifier.bias[label_id] = 5.0
+
+    return ConstantHead()
+
+
+@pytest.mark.timeout(120)
+def test_train_accuracy_per_logging_window_is_exact_under_gradient_accumulation(tmp_path):
+    """A model that always predicts 'pos' on 24 texts of which 6 are 'pos': 3 steps an epoch of 2 x 4 texts
+    (gradient accumulation). Windows: step 1, steps 2-3 (epoch end), steps 4-6 (the whole 2nd epoch), so the
+    2nd epoch's window is exactly 6/24 and the 1st epoch's two windows together count 6 correct of 24."""
+    data = tmp_path / "texts.tsv"
+    rows = [f"{'a fine film ' if i % 4 == 0 else 'a dull film '}{' more' * (i % 5)} {i}\t{'pos' if i % 4 == 0 else 'neg'}"
+            for i in range(24)]
+    data.write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    cfg = ClassifyTrainConfig(model="scratch:bert-tiny", output_dir=str(out), train=str(data), eval=str(data),
+                              labels=["neg", "pos"], num_train_epochs=2, train_batch_size=4,
+                              gradient_accumulation_steps=2, logging_steps=100, precision="fp32", max_seq_length=32)
+    train_classify(cfg, callbacks=[constant_head(1)], **QUIET)
+    logged = [h for h in RunDir(out).history() if "loss" in h and not any(k.startswith("eval_") for k in h)]
+    assert [h["step"] for h in logged] == [1, 3, 6]
+    assert all("train_accuracy" in h for h in logged)
+    acc = {h["step"]: h["train_accuracy"] for h in logged}
+    assert acc[6] == 6 / 24                                  # the whole second epoch, every micro-batch counted
+    assert acc[1] * 8 + acc[3] * 16 == pytest.approx(6)     # the first epoch: step 1, then steps 2-3
+    assert acc[1] * 8 == round(acc[1] * 8) and acc[3] * 16 == round(acc[3] * 16)

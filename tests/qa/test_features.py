@@ -100,3 +100,61 @@ def test_many_examples_map_back(tokenizer):
     assert f.example_index.tolist() == list(range(50))
     assert all(labelled_text(f, i, exs[i].context) == f"name{i}" for i in range(50))
     assert f.padded_offsets().shape == (50, int(f.lengths.max()), 2)
+
+
+def windows(lengths, starts, ends):
+    """QAFeatures of windows with these lengths and labels (token ids do not matter to position_accuracy)."""
+    from encoderlab.qa.features import QAFeatures
+
+    n = len(lengths)
+    return QAFeatures(input_ids=[[0] * k for k in lengths], attention_mask=[[1] * k for k in lengths],
+                      token_type_ids=None, example_index=np.arange(n), start_positions=np.asarray(starts),
+                      end_positions=np.asarray(ends), cls_index=np.zeros(n, np.int64),
+                      offsets=[np.full((k, 2), -1) for k in lengths])
+
+
+@pytest.mark.timeout(10)
+def test_position_accuracy_counts_windows_whose_argmax_is_the_label():
+    # 4 windows padded to 6 tokens; padding holds 0.0, above every real (negative) logit, and must never win
+    feats = windows([6, 4, 3, 5], starts=[2, 0, 1, 3], ends=[4, 3, 0, 4])
+    start = np.full((4, 6), 0.0)
+    end = np.full((4, 6), 0.0)
+    real = np.arange(6)[None, :] < feats.lengths[:, None]
+    start[real] = -5.0
+    end[real] = -5.0
+    start[0, 2] = -1.0          # right (label 2)
+    start[1, 0] = -1.0          # right: CLS, a window without the answer
+    start[2, 2] = -1.0          # wrong (label 1)
+    start[3, 1] = -1.0          # wrong (label 3)
+    end[0, 4] = -1.0            # right
+    end[1, 2] = -1.0            # wrong (label 3)
+    end[2, 0] = -1.0            # right (CLS)
+    end[3, 4] = -1.0            # right
+    acc = feats.position_accuracy(start, end)
+    assert acc == {"start_accuracy": 2 / 4, "end_accuracy": 3 / 4}
+    # by hand, independently: argmax over each window's own tokens
+    by_hand = [int(np.argmax(start[i, :k])) for i, k in enumerate(feats.lengths)]
+    assert np.mean(np.asarray(by_hand) == feats.start_positions) == acc["start_accuracy"]
+    # without the mask the padding (0.0) would win in windows 1-3: the labels of 1 and 2 are not there
+    assert float(np.mean(start.argmax(axis=1) == feats.start_positions)) != acc["start_accuracy"]
+    assert windows([], [], []).position_accuracy(np.zeros((0, 1)), np.zeros((0, 1))) == pytest.approx(
+        {"start_accuracy": float("nan"), "end_accuracy": float("nan")}, nan_ok=True)
+
+
+@pytest.mark.timeout(60)
+def test_position_accuracy_uses_the_training_labels_of_make_features(tokenizer):
+    """The labels are make_features' (answer tokens, CLS where the window lacks the answer): logits that
+    point at them score 1.0, logits that always point at CLS score the share of answerless windows."""
+    ctx = " ".join(f"word{i}" for i in range(120)) + " The answer is Denver Broncos today."
+    f = make_features([example(ctx, "Denver Broncos"), example("Short text here.", "", impossible=True, qid="y")],
+                      tokenizer, QAFeatureConfig(max_seq_length=64, doc_stride=16, max_query_length=16))
+    width = int(f.lengths.max())
+    exact_s, exact_e = np.full((len(f), width), -3.0), np.full((len(f), width), -3.0)
+    exact_s[np.arange(len(f)), f.start_positions] = 3.0
+    exact_e[np.arange(len(f)), f.end_positions] = 3.0
+    assert f.position_accuracy(exact_s, exact_e) == {"start_accuracy": 1.0, "end_accuracy": 1.0}
+    cls_s = np.full((len(f), width), -3.0)
+    cls_s[np.arange(len(f)), f.cls_index] = 3.0
+    answerless = float(np.mean(f.start_positions == f.cls_index))
+    assert len(f) >= 3 and 0 < answerless < 1
+    assert f.position_accuracy(cls_s, cls_s)["start_accuracy"] == answerless

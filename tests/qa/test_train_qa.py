@@ -176,3 +176,42 @@ def test_torchrun_two_processes_train_and_shard_evaluation(tmp_path):
                  "--limit", "24", "--max-seq-length", "128", "--doc-stride", "32", "--json",
                  "--save-predictions", str(single)]) == 0
     assert json.loads(single.read_text()) == ddp_preds
+
+
+@pytest.mark.timeout(120)
+def test_start_and_end_accuracy_per_evaluation_match_the_saved_model(tiny_qa_run):
+    """eval_start_accuracy / eval_end_accuracy at every evaluation and in metrics.json; the final values are
+    the share of evaluation windows whose argmax start (end) logit of the saved model is the labelled token,
+    recomputed here one window at a time (no padding)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from encoderlab.qa.features import QAFeatureConfig, make_features
+    from encoderlab.qa.train import load_qa_data
+
+    out, metrics = tiny_qa_run
+    history = RunDir(out).history()
+    evals = [h for h in history if "eval_exact" in h]
+    assert [h["step"] for h in evals] == [4, 8, 8] and evals[-1]["final"] is True
+    assert all(0 <= h["eval_start_accuracy"] <= 1 and 0 <= h["eval_end_accuracy"] <= 1 for h in evals)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["start_accuracy"] == metrics["start_accuracy"] == evals[-1]["eval_start_accuracy"]
+    assert saved["end_accuracy"] == metrics["end_accuracy"] == evals[-1]["eval_end_accuracy"]
+
+    cfg = QATrainConfig(**yaml.safe_load((out / "config.yaml").read_text()))
+    _, evaluation = load_qa_data(cfg, log=lambda m: None)
+    tok = AutoTokenizer.from_pretrained(out / "model")
+    model = AutoModelForQuestionAnswering.from_pretrained(out / "model").eval()
+    feats = make_features(evaluation.examples, tok, QAFeatureConfig(cfg.max_seq_length, cfg.doc_stride,
+                                                                   cfg.max_query_length))
+    assert len(feats) == saved["eval_features"]
+    starts, ends = [], []
+    with torch.inference_mode():
+        for i in range(len(feats)):
+            inputs = {k: torch.tensor([v[i]]) for k, v in feats.model_inputs(with_labels=False).items()}
+            logits = model(**inputs)
+            starts.append(int(logits.start_logits[0].argmax()))
+            ends.append(int(logits.end_logits[0].argmax()))
+    assert saved["start_accuracy"] == pytest.approx(float(np.mean(np.asarray(starts) == feats.start_positions)))
+    assert saved["end_accuracy"] == pytest.approx(float(np.mean(np.asarray(ends) == feats.end_positions)))

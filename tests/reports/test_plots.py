@@ -190,7 +190,7 @@ def test_run_without_evaluations_skips_the_metrics_figure(capsys, tmp_path):
     code, out, err = run_cli(capsys, "plot", run)
     assert code == 0, err
     assert out.split() == [str(run / "plots" / "loss.png")]
-    assert "skipped metrics: no evaluation with EM/F1 in history.jsonl of no-eval" in err
+    assert "skipped metrics: no evaluation with EM/F1/start accuracy/end accuracy in history.jsonl of no-eval" in err
     assert "Traceback" not in err
 
 
@@ -507,3 +507,41 @@ def test_every_curve_follows_the_epoch_axis(capsys, tmp_path):
     qa_epochs = pytest.approx([s / 367 for s in EVAL_STEPS], abs=1e-4)
     assert panels == {"EM (%)": ("epoch", qa_epochs), "F1 (%)": ("epoch", qa_epochs),
                       "accuracy": ("epoch", [1.0, 2.0]), "F1": ("epoch", [1.0, 2.0])}
+
+
+@pytest.mark.timeout(60)
+def test_token_and_training_accuracy_get_their_own_panels_on_steps_and_epochs(capsys, tmp_path):
+    """QA start/end accuracy (0-1, per evaluation) apart from EM/F1 (%), classification training accuracy
+    (per logging window, from the training-step records) apart from eval accuracy; in the PNGs and the report."""
+    qa = qa_history()
+    for r in qa:
+        if "eval_exact" in r:
+            r["eval_start_accuracy"], r["eval_end_accuracy"] = r["step"] / 1000, r["step"] / 2000
+    qa_run = write_run(tmp_path, "qa", history=qa, metrics={"exact": 60.0, "f1": 73.3, "start_accuracy": 0.734,
+                                                            "end_accuracy": 0.367})
+    cls_history = [{"step": s, "epoch": s / 10, "time": s, "loss": 0.7 - s / 100, "train_accuracy": s / 40}
+                   for s in (1, 5, 10, 15, 20)]
+    cls_history += [{"step": s, "epoch": s / 10, "time": s, "eval_loss": 0.5, "eval_accuracy": 0.8, "eval_f1": 0.75}
+                    for s in (10, 20)]
+    cls = write_run(tmp_path, "cls", history=cls_history, metrics={"accuracy": 0.8, "f1": 0.75, "loss": 0.5})
+    for x in ("step", "epoch"):
+        figs = make_figures(load_runs([qa_run, cls]), x=x)
+        metrics = next(f for f in figs.figures if f.name == "metrics").figure
+        panels = {ax.get_ylabel(): (ax.get_xlabel(), legend_texts(ax), list(ax.get_lines()[0].get_xdata()),
+                                    list(ax.get_lines()[0].get_ydata()))
+                  for ax in metrics.axes if ax.get_visible()}
+        assert list(panels) == ["EM (%)", "F1 (%)", "start accuracy", "end accuracy", "accuracy", "F1",
+                                "training accuracy"]
+        qa_x = [s / 367 if x == "epoch" else s for s in EVAL_STEPS]
+        assert panels["start accuracy"][:3] == (x, ["qa"], pytest.approx(qa_x, abs=1e-4))
+        assert panels["start accuracy"][3] == pytest.approx([s / 1000 for s in EVAL_STEPS])
+        assert panels["end accuracy"][3] == pytest.approx([s / 2000 for s in EVAL_STEPS])
+        cls_x = [s / 10 if x == "epoch" else s for s in (1, 5, 10, 15, 20)]
+        assert panels["training accuracy"] == (x, ["cls"], pytest.approx(cls_x), pytest.approx([s / 40 for s in
+                                                                                              (1, 5, 10, 15, 20)]))
+    code, out, err = run_cli(capsys, "plot", qa_run, cls, "--x", "epoch", "-o", tmp_path / "png")
+    assert code == 0, err
+    assert_png(tmp_path / "png" / "metrics.png")
+    page = parse(build_report(load_runs([qa_run, cls])))
+    assert page.rows["qa"]["start accuracy"][0] == "0.7340" and page.rows["qa"]["end accuracy"][0] == "0.3670"
+    assert any("training accuracy" in t for t in re.findall(r'alt="([^"]*)"', build_report(load_runs([cls]))))

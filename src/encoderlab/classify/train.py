@@ -106,6 +106,12 @@ def write_confusion_png(run: RunDir, metrics: dict[str, Any]) -> Path | None:
     return save_figures([NamedFigure("confusion_matrix", "Confusion matrix", fig)], run.path)[0]
 
 
+def correct_predictions(outputs, batch) -> tuple[Any, int]:
+    """(predictions equal to the label, texts) in a training batch: the engine's ``train_accuracy`` hook."""
+    labels = batch["labels"]
+    return (outputs["logits"].argmax(dim=-1) == labels).sum(), labels.numel()
+
+
 def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, overwrite: bool = False,
                    log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune, evaluate, save. Returns the final metrics (also in RUN/metrics.json).
@@ -164,7 +170,7 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
         done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                           collator=DynamicPadCollator(tok), evaluate=evaluate, metric=metric,
                           greater_is_better=greater_is_better, callbacks=callbacks, checkpoint=checkpoint,
-                          started=t_start, eval_size=len(eval_feats), log=log)
+                          started=t_start, eval_size=len(eval_feats), log=log, train_accuracy=correct_predictions)
         trainer, result, final, out = done.trainer, done.result, done.final, done.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))
         if trainer.is_world_process_zero():

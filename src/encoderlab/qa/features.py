@@ -54,6 +54,25 @@ class QAFeatures:
             out[i, : len(o)] = o
         return out
 
+    def position_accuracy(self, start_logits: np.ndarray, end_logits: np.ndarray) -> dict[str, float]:
+        """``start_accuracy`` / ``end_accuracy``: the share of these features (windows) whose argmax start
+        (end) logit, over the window's own tokens, is its labelled start (end) position — the CLS index
+        for a window without the answer, as in training. `start_logits` / `end_logits`: (F, L) arrays,
+        rows padded past each window's length (padding never wins the argmax); NaN without features."""
+        start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
+        if start_logits.shape != end_logits.shape or start_logits.ndim != 2 or start_logits.shape[0] != len(self):
+            raise ValueError(f"start/end logits must both be ({len(self)}, L); got {start_logits.shape} and "
+                             f"{end_logits.shape}")
+        if not len(self):
+            return {"start_accuracy": float("nan"), "end_accuracy": float("nan")}
+        outside = np.arange(start_logits.shape[1])[None, :] >= self.lengths[:, None]
+        out = {}
+        for name, logits, labels in (("start_accuracy", start_logits, self.start_positions),
+                                     ("end_accuracy", end_logits, self.end_positions)):
+            predicted = np.where(outside, -np.inf, logits.astype(np.float64)).argmax(axis=1)
+            out[name] = float(np.mean(predicted == labels))
+        return out
+
     def model_inputs(self, with_labels: bool = True) -> dict[str, list]:
         cols = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
         if self.token_type_ids is not None:

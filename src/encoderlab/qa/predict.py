@@ -35,6 +35,8 @@ class QAPredictionSet:
     n_features: int
     seconds: float
     details: list[ExamplePrediction] = field(repr=False, default_factory=list)
+    # with labels (with_loss): QAFeatures.position_accuracy of the logits, {"start_accuracy", "end_accuracy"}
+    position_accuracy: dict[str, float] = field(default_factory=dict)
 
 
 def candidate_dict(c) -> dict[str, Any]:
@@ -66,7 +68,8 @@ def predict_examples(model, tokenizer, examples: list[QAExample], *, feature_cfg
     if with_null:
         null_odds = {e.id: (float(p.score_diff) if p.score_diff is not None and np.isfinite(p.score_diff) else 1e9)
                      for e, p in zip(examples, preds)}
-    return QAPredictionSet(answers, nbest, null_odds, loss, len(features), time.time() - start, preds)
+    accuracy = features.position_accuracy(logits["start_logits"], logits["end_logits"]) if with_loss else {}
+    return QAPredictionSet(answers, nbest, null_odds, loss, len(features), time.time() - start, preds, accuracy)
 
 
 TASK_NAMES = {"qa": "question-answering", "classify": "text-classification", "mlm": "masked-LM"}

@@ -133,7 +133,8 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
                 warnings.simplefilter("ignore")
                 # predictions already apply null_threshold; null odds only add best_* (so no extra threshold)
                 metrics = squad_evaluate(gold, out.predictions, out.null_odds if with_null else None, float("inf"))
-            return {"loss": out.loss, **metrics, "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
+            return {"loss": out.loss, **metrics, **out.position_accuracy,
+                    "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
 
         done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                           collator=DynamicPadCollator(tok), evaluate=evaluate, metric=metric,

@@ -5,10 +5,10 @@ needs no JavaScript and loads nothing from elsewhere, so it can be mailed, archi
 offline. It holds:
 
 - a comparison table of the runs' main metrics side by side, one per task: the task's report columns
-  from the task registry (EM, F1, modified EM, correct / similar / incorrect for QA; accuracy, F1,
-  macro F1, MCC for classification; perplexity for masked-LM), train loss, eval loss, train minutes,
-  the best value of each column highlighted;
-- the curves of :mod:`encoderlab.reports.plots` (training/validation loss, EM/F1 per evaluation);
+  from the task registry (EM, F1, modified EM, correct / similar / incorrect, start / end token accuracy
+  for QA; accuracy, F1, macro F1, MCC for classification; perplexity for masked-LM), train loss, eval
+  loss, train minutes, the best value of each column highlighted;
+- the curves of :mod:`encoderlab.reports.plots` (training/validation loss, the task's metrics during training);
 - per run: status and timings (run.json), final metrics (metrics.json, or the last evaluation of an
   unfinished run), its configuration (config.yaml) and, for classification, the confusion matrix.
 

@@ -1,14 +1,17 @@
 """Figures from run directories: loss curves, task metrics per evaluation, confusion matrices.
 
-The metrics drawn per evaluation are each run's task's ``plots`` in the task registry (EM/F1 for QA,
-accuracy/F1 for classification, perplexity for masked-LM runs, on a log axis); metrics of different
-scales (a 0-1 F1, a 0-100 F1) get separate panels. Loss and metric curves share the x axis choice
-(``step`` or ``epoch``).
+The metrics drawn are each run's task's ``plots`` in the task registry (EM/F1 % and start/end token
+accuracy for QA, accuracy/F1 and training accuracy for classification, perplexity for masked-LM runs,
+on a log axis): evaluation metrics a point per evaluation, training metrics (``Metric.training``) a
+point per logging window; metrics of different scales (a 0-1 F1, a 0-100 F1) get separate panels.
+Loss and metric curves share the x axis choice (``step`` or ``epoch``).
 
 Reads what a run writes through ``runs.RunDir`` (the one reader of run directories)::
 
     history.jsonl   {step, epoch, time, loss, learning_rate, grad_norm}            a logged training step
+                    (+ train_accuracy for classification: the batches since the previous log)
                     {step, epoch, time, eval_loss, eval_exact, eval_f1, ...}       an evaluation
+                    (QA: + eval_start_accuracy, eval_end_accuracy)
                     {step, epoch, time, train_runtime, train_loss, ...}            Trainer's end-of-training summary
                     {step, epoch, final: true, eval_...}                           the final evaluation (last line)
     metrics.json    final metrics; classification runs may add
@@ -38,6 +41,7 @@ from ..tasks import DEFAULT_TASK, TASKS, Metric, Task, find_task, task_of_metric
 
 FORMATS = ("png", "svg")
 X_AXES = ("step", "epoch")
+PANELS_PER_ROW = 3          # metric panels per row of the metrics figure
 
 
 # -- reading runs --------------------------------------------------------------------------------
@@ -219,8 +223,8 @@ def loss_figure(runs: Sequence[RunData], title: str | None = None, x: str = "ste
 
 
 def metric_panels(runs: Sequence[RunData]) -> list[Metric]:
-    """The per-evaluation metrics to draw for these runs: each run's task's `plots` (task registry), in
-    order, one panel per (label, scale) so that a 0-1 F1 and a 0-100 F1 never share an axis."""
+    """The metrics to draw for these runs: each run's task's `plots` (task registry), in order, one panel
+    per (label, scale) so that a 0-1 F1 and a 0-100 F1 never share an axis."""
     panels: list[Metric] = []
     for run in runs:
         task = run.task
@@ -232,8 +236,9 @@ def metric_panels(runs: Sequence[RunData]) -> list[Metric]:
 
 
 def eval_metrics_figure(runs: Sequence[RunData], x: str = "step", metrics: Sequence[Metric] | None = None):
-    """One panel per metric (EM and F1 for QA, accuracy and F1 for classification, perplexity for MLM) with
-    one line per run of that metric's task and scale, a point per evaluation; x is step or epoch.
+    """One panel per metric (EM, F1, start and end accuracy for QA, accuracy, F1 and training accuracy for
+    classification, perplexity for MLM) with one line per run of that metric's task and scale, a point per
+    evaluation (a training metric: per logging window); x is step or epoch.
 
     Returns None when no run has an evaluation with these metrics.
     """
@@ -244,16 +249,21 @@ def eval_metrics_figure(runs: Sequence[RunData], x: str = "step", metrics: Seque
         for run, color in zip(runs, _colors(len(runs))):
             if metric not in run.task.metrics:
                 continue
-            pts = [(r[x], r[f"eval_{metric.name}"]) for r in run.eval_points
-                   if _is_number(r.get(x)) and _is_number(r.get(f"eval_{metric.name}"))]
+            key = metric.history_key
+            pts = [(r[x], r[key]) for r in (run.train_points if metric.training else run.eval_points)
+                   if _is_number(r.get(x)) and _is_number(r.get(key))]
             if pts:
                 lines.append((run.name, color, sorted(pts)))
         if lines:
             panels.append((metric, lines))
     if not panels:
         return None
-    fig = _new_figure(5.0 * len(panels) + 1.0, 4.2)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    cols = min(len(panels), PANELS_PER_ROW)
+    rows = math.ceil(len(panels) / cols)
+    fig = _new_figure(5.0 * cols + 1.0, 4.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     for ax, (metric, lines) in zip(axes, panels):
         for name, color, pts in lines:
             ax.plot(*zip(*pts), color=color, marker="o", markersize=4, label=name)
@@ -261,7 +271,7 @@ def eval_metrics_figure(runs: Sequence[RunData], x: str = "step", metrics: Seque
             ax.set_yscale("log")
         ax.set_xlabel(x)
         ax.set_ylabel(metric.axis_label)
-        ax.set_title(f"{metric.label} per evaluation")
+        ax.set_title(f"{metric.label} per {'logging step' if metric.training else 'evaluation'}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     return fig
@@ -318,7 +328,7 @@ def _file_stem(name: str) -> str:
 
 def make_figures(runs: Sequence[RunData], *, combined: bool = True, x: str = "step") -> Figures:
     """All figures for these runs: loss (one figure with every run, or one per run when not `combined`),
-    EM/F1 per evaluation (every run in one figure), and a confusion matrix per classification run.
+    the task metrics (every run in one figure), and a confusion matrix per classification run.
     """
     out = Figures()
     loss_groups = [list(runs)] if combined else [[r] for r in runs]
@@ -338,7 +348,7 @@ def make_figures(runs: Sequence[RunData], *, combined: bool = True, x: str = "st
         out.skipped.append(f"metrics: no evaluation with {labels} in history.jsonl of "
                            + ("any run" if len(runs) > 1 else runs[0].name))
     else:
-        out.figures.append(NamedFigure("metrics", f"{labels} per evaluation", fig))
+        out.figures.append(NamedFigure("metrics", f"{labels} during training", fig))
     for run in runs:
         fig = confusion_figure(run)
         if fig is None:
