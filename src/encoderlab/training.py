@@ -243,6 +243,14 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
         window = None            # (correct, total) of the training batches since the last log (train_accuracy)
 
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Transformers 5 takes a model whose forward has **kwargs to normalise its loss by
+            # num_items_in_batch, and then skips dividing by the accumulation steps; the QA, classification
+            # and masked-LM heads ignore num_items_in_batch (their losses are batch means), so with
+            # --gradient-accumulation-steps N the gradient and the logged loss were N times too large.
+            self.model_accepts_loss_kwargs = False
+
         def train(self, resume_from_checkpoint=None, **kwargs):
             self.window = None
             state = read_resume_state(resume_from_checkpoint)
