@@ -179,3 +179,60 @@ def test_ctrl_c_exits_130(capsys, monkeypatch):
     monkeypatch.setattr("rich.console.Console.print", interrupted)
     code, _, err = run(capsys, "models")
     assert code == 130 and "interrupted" in err
+
+
+# -- text-overlap metrics (--metrics) ----------------------------------------------------------------
+def _two_question_files(tmp_path):
+    data = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "testing one two. Denver", "qas": [
+        {"id": "q1", "question": "What?", "answers": [{"text": "testing one two", "answer_start": 0},
+                                                       {"text": "testing", "answer_start": 0}]},
+        {"id": "q2", "question": "Who?", "answers": [{"text": "Denver", "answer_start": 17}]}]}]}]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    (tmp_path / "p.json").write_text(json.dumps({"q1": "testing one", "q2": "Denver"}))
+    return tmp_path / "d.json", tmp_path / "p.json"
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_predictions_with_overlap_metrics(capsys, tmp_path):
+    """--metrics adds bleu / rouge1 / rouge2 / rougeL after the official keys, which stay exactly as they are."""
+    data, preds = _two_question_files(tmp_path)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--json")
+    assert code == 0, err
+    plain = json.loads(out)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--json", "--metrics", "rouge,bleu")
+    assert code == 0 and err == "", err
+    with_overlap = json.loads(out)
+    assert list(with_overlap) == [*(k for k in plain if k != "version"), "bleu", "rouge1", "rouge2", "rougeL", "version"]
+    assert {k: with_overlap[k] for k in plain} == plain
+    # q1: max over golds "testing one two" / "testing": BLEU 100 exp(-1/2) (brevity), ROUGE-1 = ROUGE-L 80,
+    # ROUGE-2 2/3; q2 exact, one word: BLEU, ROUGE-1, ROUGE-L 100, ROUGE-2 0 (no bigram)
+    import math
+    assert with_overlap["bleu"] == pytest.approx((100 * math.exp(-0.5) + 100) / 2)
+    assert (with_overlap["rouge1"], with_overlap["rouge2"], with_overlap["rougeL"]) == \
+        pytest.approx((90.0, 100 / 3, 90.0))
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_metrics_errors_are_one_line(capsys, tmp_path):
+    data, preds = _two_question_files(tmp_path)
+    code, _, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--metrics", "bleu,rogue")
+    assert_one_line_error(code, err, "--metrics: unknown metric 'rogue' (allowed: bleu, rouge, meteor")
+
+
+@pytest.mark.timeout(300)
+def test_evaluate_model_with_overlap_metrics_scores_its_predictions(capsys, tiny_qa_run, tmp_path):
+    """The --model path adds the same keys, computed on the very predictions it saves."""
+    from encoderlab.data.squad import load_squad, select
+    from encoderlab.metrics.overlap import overlap_scores
+
+    run_dir, _ = tiny_qa_run
+    code, out, err = run(capsys, "evaluate", "--model", str(run_dir / "model"), "--data", "builtin:squad-sample",
+                         "--part", "test", "--limit", "12", "--json", "--save-predictions", str(tmp_path / "p.json"),
+                         "--metrics", "bleu,rouge,meteor")
+    assert code == 0, err
+    metrics = json.loads(out)
+    preds = json.loads((tmp_path / "p.json").read_text())
+    gold = select(load_squad("builtin:squad-sample"), part="test", limit=12).gold()
+    expected = overlap_scores(gold, preds, ["bleu", "rouge", "meteor"])
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected)
+    assert set(expected) == {"bleu", "rouge1", "rouge2", "rougeL", "meteor"}
