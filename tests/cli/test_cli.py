@@ -236,3 +236,20 @@ def test_evaluate_model_with_overlap_metrics_scores_its_predictions(capsys, tiny
     expected = overlap_scores(gold, preds, ["bleu", "rouge", "meteor"])
     assert {k: metrics[k] for k in expected} == pytest.approx(expected)
     assert set(expected) == {"bleu", "rouge1", "rouge2", "rougeL", "meteor"}
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_without_wordnet_files_warns_in_one_line(capsys, tmp_path, monkeypatch):
+    from encoderlab.metrics import overlap
+
+    monkeypatch.setattr(overlap, "_wordnet", overlap._UNSET)
+    monkeypatch.setattr(overlap, "wordnet_dir", lambda: None)
+    data, preds = _two_question_files(tmp_path)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--json", "--metrics", "meteor")
+    assert code == 0, err
+    assert err.strip().splitlines() == [f"warning: {overlap.NO_WORDNET}"]
+    metrics = json.loads(out)
+    assert "meteor" not in metrics
+    # q1 "testing one" vs "testing one two" (see test_max_over_golds...), q2 one exact word: 50
+    q1 = 100 * (1 - 0.5 / 8) * (2 / 3) / (0.9 + 0.1 * 2 / 3)
+    assert metrics["meteor_no_synonyms"] == pytest.approx((q1 + 50) / 2)
