@@ -52,6 +52,9 @@ def compare(model_a: str, model_b: str, data: str, **options: Any) -> dict[str, 
     task = comparison_task(model_a, model_b)
     fn = resolve(task.compare, task.name)
     accepted = inspect.signature(fn).parameters
+    if options.get("metrics") and "metrics" not in accepted:
+        raise EncoderlabError(f"--metrics (text-overlap metrics of answers) applies to QA models, not to "
+                              f"{task.title} models")
     result = fn(model_a, model_b, data, **{k: v for k, v in options.items() if k in accepted and v is not None})
     return {"task": task.name, **result}
 

@@ -129,7 +129,8 @@ def _load_wordnet():
 
     class WordNet30(WordNetCorpusReader):
         def open(self, file):                      # the file with Unix line ends (offsets are byte offsets)
-            return io.StringIO((path / file).read_bytes().decode("ascii").replace("\r\n", "\n"))
+            # latin-1 maps each byte to one character, so character offsets stay byte offsets
+            return io.StringIO((path / file).read_bytes().decode("latin-1").replace("\r\n", "\n"))
 
         def map_wn(self, version="wordnet"):       # no multilingual mapping (needs nltk's own wordnet)
             return None
