@@ -253,3 +253,24 @@ def test_evaluate_without_wordnet_files_warns_in_one_line(capsys, tmp_path, monk
     # q1 "testing one" vs "testing one two" (see test_max_over_golds...), q2 one exact word: 50
     q1 = 100 * (1 - 0.5 / 8) * (2 / 3) / (0.9 + 0.1 * 2 / 3)
     assert metrics["meteor_no_synonyms"] == pytest.approx((q1 + 50) / 2)
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_overlap_metrics_follow_the_no_answer_threshold(capsys, tmp_path):
+    """With --na-probs, a question over --na-prob-thresh counts as answered "no answer" for the overlap metrics
+    too, exactly as for EM/F1: here the unanswerable question is then right (100), else wrong (0)."""
+    data = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Denver Broncos won.", "qas": [
+        {"id": "a", "question": "Who won?", "answers": [{"text": "Denver Broncos", "answer_start": 0}]},
+        {"id": "na", "question": "Who lost?", "answers": [], "is_impossible": True}]}]}]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    (tmp_path / "p.json").write_text(json.dumps({"a": "Denver Broncos", "na": "Denver"}))
+    (tmp_path / "n.json").write_text(json.dumps({"a": 0.5, "na": 2.0}))
+    base = ["evaluate", "--data", tmp_path / "d.json", "--predictions", tmp_path / "p.json", "--json",
+            "--metrics", "bleu,rouge"]
+    for extra, expected in (([], 50.0), (["--na-probs", tmp_path / "n.json"], 100.0),
+                            (["--na-probs", tmp_path / "n.json", "--na-prob-thresh", "3"], 50.0)):
+        code, out, err = run(capsys, *base, *extra)
+        assert code == 0, err
+        m = json.loads(out)
+        assert m["exact"] == expected and m["bleu"] == pytest.approx(expected), extra
+        assert (m["rouge1"], m["rougeL"]) == (expected, expected)

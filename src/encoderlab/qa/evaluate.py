@@ -16,11 +16,17 @@ def score_predictions(gold: GoldSet, predictions: dict[str, str], na_probs: dict
                       na_prob_thresh: float = 1.0, *, metrics=()) -> dict:
     """The one scorer of QA predictions (``evaluate``, ``compare``, ``robustness``, ``train qa``): the official
     SQuAD metrics, then the text-overlap metrics named in `metrics` (``bleu``, ``rouge``, ``meteor``), whose
-    keys follow the official ones. Warnings are silenced: callers report ``missing`` themselves."""
+    keys follow the official ones. As for ``exact`` / ``f1``, a question whose no-answer probability exceeds
+    `na_prob_thresh` counts as answered with no answer (``""``). Warnings are silenced: callers report
+    ``missing`` themselves."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = squad_evaluate(gold, predictions, na_probs, na_prob_thresh)
-        result.update(overlap_scores(gold, predictions, metrics))
+        if metrics:
+            if na_probs is not None:
+                predictions = {qid: "" if na_probs.get(qid, 0.0) > na_prob_thresh else text
+                               for qid, text in predictions.items()}
+            result.update(overlap_scores(gold, predictions, metrics))
     return result
 
 
