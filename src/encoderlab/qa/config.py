@@ -57,18 +57,23 @@ class QATrainConfig(TrainConfig):
 
         return parse_metric_names(self.extra_metrics, f"extra_metrics ({option_flag(type(self), 'extra_metrics')})")
 
+    def metric_requirement(self, name: str) -> str | None:
+        """A text-overlap metric is reported only when --extra-metrics computes it: ``--extra-metrics GROUP``."""
+        from ..metrics.overlap import METRIC_KEYS, NAMES
+
+        if name not in METRIC_KEYS:
+            return None
+        group = next((g for g, keys in NAMES.items() if name in keys), "meteor")    # meteor_no_synonyms: meteor
+        return None if group in self.overlap_metrics() else f"--extra-metrics {group}"
+
     def selection_metric(self) -> tuple[str, bool]:
         """As every task, but a text-overlap metric only when --extra-metrics computes it."""
-        from ..metrics.overlap import METRIC_KEYS, NAMES, NO_SYNONYMS
-
-        computed = {key for name in self.overlap_metrics() for key in NAMES[name]}
-        computed |= {NO_SYNONYMS} if "meteor" in computed else set()
         name = self.metric_for_best_model
-        if name in METRIC_KEYS and name not in computed:
-            group = next((g for g, keys in NAMES.items() if name in keys), "meteor")
+        needs = self.metric_requirement(name) if name else None
+        if needs:
             raise EncoderlabError(f"metric_for_best_model ({option_flag(type(self), 'metric_for_best_model')}) "
-                                  f"'{name}' is computed only with --extra-metrics {group}")
-        return best_metric(self, allowed=lambda name: name not in METRIC_KEYS or name in computed)
+                                  f"'{name}' is computed only with {needs}")
+        return best_metric(self, allowed=lambda m: not self.metric_requirement(m))
 
     def validate(self) -> None:
         super().validate()
