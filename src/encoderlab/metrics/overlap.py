@@ -173,6 +173,7 @@ def _meteor(prediction: str, gold: str) -> float:
 
 def pair_scores(prediction: str, gold: str, names: Sequence[str]) -> dict[str, float]:
     """The metrics `names` (e.g. ``("bleu", "rouge")``) of one prediction against one gold answer, 0-100."""
+    names = parse_metric_names(names)
     keys = metric_keys(names)
     empty_pred, empty_gold = not normalize_answer(prediction), not normalize_answer(gold)
     if empty_pred or empty_gold:
@@ -195,9 +196,10 @@ def _gold_candidates(texts: Sequence[str], version: str) -> list[str]:
 
 
 def question_scores(prediction: str, golds: Sequence[str], names: Sequence[str], version: str = "1.1",
-                    _pair=pair_scores) -> dict[str, float]:
-    """Each metric's maximum over the gold answers of one question (0-100)."""
-    per_gold = [_pair(prediction, g, names) for g in _gold_candidates(golds, version)]
+                    score_pair=pair_scores) -> dict[str, float]:
+    """Each metric's maximum over the gold answers of one question (0-100); `version` is the gold set's SQuAD
+    version; `score_pair(prediction, gold, names)` scores one pair (:func:`pair_scores`, or a cached one)."""
+    per_gold = [score_pair(prediction, g, names) for g in _gold_candidates(golds, version)]
     return {key: max(s[key] for s in per_gold) for key in per_gold[0]}
 
 
