@@ -136,6 +136,11 @@ class TrainConfig:
         task registry."""
         return best_metric(self)
 
+    def metric_requirement(self, name: str) -> str | None:
+        """None when a run with this configuration reports the registry metric `name`, else the option it
+        needs (a task's optional metrics, e.g. QA's text-overlap metrics)."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -174,10 +174,15 @@ TASKS: dict[str, Task] = {
                  Metric("incorrect", False, None, "incorrect"), Metric("modified_exact", True, _PCT, "modified EM"),
                  Metric("HasAns_f1", True, _PCT, "HasAns F1"), Metric("NoAns_exact", True, _PCT, "NoAns EM"),
                  # share of evaluation windows whose argmax start (end) logit is the labelled token (CLS: no answer)
-                 Metric("start_accuracy", True, 1, "start accuracy"), Metric("end_accuracy", True, 1, "end accuracy")),
+                 Metric("start_accuracy", True, 1, "start accuracy"), Metric("end_accuracy", True, 1, "end accuracy"),
+                 # text-overlap metrics (metrics/overlap.py), present only when asked for (--metrics)
+                 Metric("bleu", True, _PCT, "BLEU"), Metric("rouge1", True, _PCT, "ROUGE-1"),
+                 Metric("rouge2", True, _PCT, "ROUGE-2"), Metric("rougeL", True, _PCT, "ROUGE-L"),
+                 Metric("meteor", True, _PCT, "METEOR"),
+                 Metric("meteor_no_synonyms", True, _PCT, "METEOR (no synonyms)")),
         headline="f1",
         report_columns=("exact", "f1", "modified_exact", "correct", "similar", "incorrect", "start_accuracy",
-                        "end_accuracy"),
+                        "end_accuracy", "bleu", "rouge1", "rouge2", "rougeL", "meteor", "meteor_no_synonyms"),
         plots=("exact", "f1", "start_accuracy", "end_accuracy"),
         serve="encoderlab.serve.qa:QAService", serve_route="/v1/answer", serve_info=("squad_version",),
         onnx_outputs=("start_logits", "end_logits"), onnx_text_pairs=True,

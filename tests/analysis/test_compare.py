@@ -129,6 +129,35 @@ def test_compare_known_table_terminal_and_markdown(capsys, model, known, tmp_pat
         assert fragment in " ".join(out.split()), fragment
 
 
+@pytest.mark.timeout(300)
+def test_compare_overlap_metrics_side_by_side(capsys, model, known, sample, tmp_path):
+    """--metrics bleu,rouge: each model's row gains the keys, computed on its own predictions; the Markdown and
+    terminal tables show them under the registry's labels."""
+    from encoderlab.metrics.overlap import overlap_scores
+
+    md = tmp_path / "cmp.md"
+    code, out, err = run(capsys, "compare", model, model, "--data", "builtin:squad-sample", "--part", "test",
+                         "--limit", LIMIT, "--json", "--metrics", "rouge,bleu", "--markdown", md)
+    assert code == 0, err
+    a, b = json.loads(out)["models"]
+    _, padded, _ = known
+    gold = sample.gold()
+    preds_a = {e.id: e.answers[0].text for e in sample.examples}
+    preds_b = {e.id: (e.answers[0].text + " xyzzy" if e.id in padded else "") for e in sample.examples}
+    for row, preds in ((a, preds_a), (b, preds_b)):
+        expected = overlap_scores(gold, preds, ["bleu", "rouge"])
+        assert set(expected) == {"bleu", "rouge1", "rouge2", "rougeL"}
+        assert {k: row[k] for k in expected} == pytest.approx(expected)
+    assert a["rouge1"] == pytest.approx(100.0) and 0 < b["rouge1"] < 100 * 3 / LIMIT
+    text = md.read_text()
+    assert "| model | correct | similar | incorrect | EM | modified EM | F1 | BLEU | ROUGE-1 | ROUGE-2 | ROUGE-L |" in text
+    assert f"| {b['bleu']:.2f} | {b['rouge1']:.2f} | {b['rouge2']:.2f} | {b['rougeL']:.2f} |" in text
+    code, out, err = run(capsys, "compare", model, model, "--data", "builtin:squad-sample", "--part", "test",
+                         "--limit", LIMIT, "--metrics", "bleu")
+    assert code == 0, err
+    assert "BLEU" in out and "ROUGE-1" not in out and f"{b['bleu']:.2f}" in out
+
+
 # --------------------------------------------------------------------------------------------
 # --questions
 

@@ -110,6 +110,9 @@ def test_compare_classifier_bad_input(capsys, setup, tmp_path):
     assert_one_line_error(code, err, "empty.txt: no texts")
     code, _, err = run(capsys, "compare", a, b, "--data", data, "--label-column", "nope")
     assert_one_line_error(code, err, "nope")
+    code, _, err = run(capsys, "compare", a, b, "--data", data, "--metrics", "bleu")
+    assert_one_line_error(code, err, "--metrics (text-overlap metrics of answers) applies to QA models, not to "
+                                     "classification models")
 
 
 @pytest.mark.timeout(120)

@@ -179,3 +179,98 @@ def test_ctrl_c_exits_130(capsys, monkeypatch):
     monkeypatch.setattr("rich.console.Console.print", interrupted)
     code, _, err = run(capsys, "models")
     assert code == 130 and "interrupted" in err
+
+
+# -- text-overlap metrics (--metrics) ----------------------------------------------------------------
+def _two_question_files(tmp_path):
+    data = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "testing one two. Denver", "qas": [
+        {"id": "q1", "question": "What?", "answers": [{"text": "testing one two", "answer_start": 0},
+                                                       {"text": "testing", "answer_start": 0}]},
+        {"id": "q2", "question": "Who?", "answers": [{"text": "Denver", "answer_start": 17}]}]}]}]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    (tmp_path / "p.json").write_text(json.dumps({"q1": "testing one", "q2": "Denver"}))
+    return tmp_path / "d.json", tmp_path / "p.json"
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_predictions_with_overlap_metrics(capsys, tmp_path):
+    """--metrics adds bleu / rouge1 / rouge2 / rougeL after the official keys, which stay exactly as they are."""
+    data, preds = _two_question_files(tmp_path)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--json")
+    assert code == 0, err
+    plain = json.loads(out)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--json", "--metrics", "rouge,bleu")
+    assert code == 0 and err == "", err
+    with_overlap = json.loads(out)
+    assert list(with_overlap) == [*(k for k in plain if k != "version"), "bleu", "rouge1", "rouge2", "rougeL", "version"]
+    assert {k: with_overlap[k] for k in plain} == plain
+    # q1: max over golds "testing one two" / "testing": BLEU 100 exp(-1/2) (brevity), ROUGE-1 = ROUGE-L 80,
+    # ROUGE-2 2/3; q2 exact, one word: BLEU, ROUGE-1, ROUGE-L 100, ROUGE-2 0 (no bigram)
+    import math
+    assert with_overlap["bleu"] == pytest.approx((100 * math.exp(-0.5) + 100) / 2)
+    assert (with_overlap["rouge1"], with_overlap["rouge2"], with_overlap["rougeL"]) == \
+        pytest.approx((90.0, 100 / 3, 90.0))
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_metrics_errors_are_one_line(capsys, tmp_path):
+    data, preds = _two_question_files(tmp_path)
+    code, _, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--metrics", "bleu,rogue")
+    assert_one_line_error(code, err, "--metrics: unknown metric 'rogue' (allowed: bleu, rouge, meteor")
+
+
+@pytest.mark.timeout(300)
+def test_evaluate_model_with_overlap_metrics_scores_its_predictions(capsys, tiny_qa_run, tmp_path):
+    """The --model path adds the same keys, computed on the very predictions it saves."""
+    from encoderlab.data.squad import load_squad, select
+    from encoderlab.metrics.overlap import overlap_scores
+
+    run_dir, _ = tiny_qa_run
+    code, out, err = run(capsys, "evaluate", "--model", str(run_dir / "model"), "--data", "builtin:squad-sample",
+                         "--part", "test", "--limit", "12", "--json", "--save-predictions", str(tmp_path / "p.json"),
+                         "--metrics", "bleu,rouge,meteor")
+    assert code == 0, err
+    metrics = json.loads(out)
+    preds = json.loads((tmp_path / "p.json").read_text())
+    gold = select(load_squad("builtin:squad-sample"), part="test", limit=12).gold()
+    expected = overlap_scores(gold, preds, ["bleu", "rouge", "meteor"])
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected)
+    assert set(expected) == {"bleu", "rouge1", "rouge2", "rougeL", "meteor"}
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_without_wordnet_files_warns_in_one_line(capsys, tmp_path, monkeypatch):
+    from encoderlab.metrics import overlap
+
+    monkeypatch.setattr(overlap, "_wordnet", overlap._UNSET)
+    monkeypatch.setattr(overlap, "wordnet_dir", lambda: None)
+    data, preds = _two_question_files(tmp_path)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--predictions", preds, "--json", "--metrics", "meteor")
+    assert code == 0, err
+    assert err.strip().splitlines() == [f"warning: {overlap.NO_WORDNET}"]
+    metrics = json.loads(out)
+    assert "meteor" not in metrics
+    # q1 "testing one" vs "testing one two" (see test_max_over_golds...), q2 one exact word: 50
+    q1 = 100 * (1 - 0.5 / 8) * (2 / 3) / (0.9 + 0.1 * 2 / 3)
+    assert metrics["meteor_no_synonyms"] == pytest.approx((q1 + 50) / 2)
+
+
+@pytest.mark.timeout(120)
+def test_evaluate_overlap_metrics_follow_the_no_answer_threshold(capsys, tmp_path):
+    """With --na-probs, a question over --na-prob-thresh counts as answered "no answer" for the overlap metrics
+    too, exactly as for EM/F1: here the unanswerable question is then right (100), else wrong (0)."""
+    data = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Denver Broncos won.", "qas": [
+        {"id": "a", "question": "Who won?", "answers": [{"text": "Denver Broncos", "answer_start": 0}]},
+        {"id": "na", "question": "Who lost?", "answers": [], "is_impossible": True}]}]}]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    (tmp_path / "p.json").write_text(json.dumps({"a": "Denver Broncos", "na": "Denver"}))
+    (tmp_path / "n.json").write_text(json.dumps({"a": 0.5, "na": 2.0}))
+    base = ["evaluate", "--data", tmp_path / "d.json", "--predictions", tmp_path / "p.json", "--json",
+            "--metrics", "bleu,rouge"]
+    for extra, expected in (([], 50.0), (["--na-probs", tmp_path / "n.json"], 100.0),
+                            (["--na-probs", tmp_path / "n.json", "--na-prob-thresh", "3"], 50.0)):
+        code, out, err = run(capsys, *base, *extra)
+        assert code == 0, err
+        m = json.loads(out)
+        assert m["exact"] == expected and m["bleu"] == pytest.approx(expected), extra
+        assert (m["rouge1"], m["rougeL"]) == (expected, expected)

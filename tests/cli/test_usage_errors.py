@@ -68,6 +68,19 @@ def test_user_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
         assert proc.stderr.strip().splitlines()[-1] == f"error: {missing}: no such file"
 
 
+@pytest.mark.timeout(120)
+def test_unknown_overlap_metric_is_one_line_exit_2(tmp_path):
+    """A bad --metrics value: one line naming the allowed metrics, exit 2, before any file is read."""
+    missing = tmp_path / "missing.json"
+    for command in (["evaluate", "--data", str(missing), "--predictions", str(missing)],
+                    ["compare", "m1", "m2", "--data", str(missing)]):
+        proc = run_script(*command, "--metrics", "bleu,meteor,cider")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            "error: --metrics: unknown metric 'cider' (allowed: bleu, rouge, meteor; a comma-separated list)"]
+        assert proc.stdout == ""
+
+
 @pytest.mark.timeout(60)
 def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch, tmp_path):
     """ValueError / OSError from inside the library are bugs: they propagate (traceback), not `error: ...`."""

@@ -83,8 +83,52 @@ def test_invalid_training_option_is_refused_before_the_run_starts(tmp_path):
 
 
 def test_unknown_metric_is_refused():
-    with pytest.raises(EncoderlabError, match="unknown metric 'bleu'"):
-        train_qa(QATrainConfig(model="scratch:bert-tiny", metric_for_best_model="bleu"), log=lambda m: None)
+    with pytest.raises(EncoderlabError, match="unknown metric 'cider'"):
+        train_qa(QATrainConfig(model="scratch:bert-tiny", metric_for_best_model="cider"), log=lambda m: None)
+
+
+@pytest.mark.timeout(60)
+def test_overlap_metric_options_are_checked_before_anything_runs(tmp_path):
+    """--metric bleu needs --extra-metrics bleu; --extra-metrics takes bleu, rouge, meteor only."""
+    out = tmp_path / "run"
+    with pytest.raises(EncoderlabError) as err:
+        train_qa(QATrainConfig(model="scratch:bert-tiny", output_dir=str(out), metric_for_best_model="rougeL",
+                               extra_metrics=["bleu"]), log=lambda m: None)
+    assert str(err.value) == "metric_for_best_model (--metric) 'rougeL' is computed only with --extra-metrics rouge"
+    with pytest.raises(EncoderlabError) as err:
+        train_qa(QATrainConfig(model="scratch:bert-tiny", output_dir=str(out), extra_metrics=["bleu", "cider"]),
+                 log=lambda m: None)
+    assert str(err.value) == ("extra_metrics (--extra-metrics): unknown metric 'cider' (allowed: bleu, rouge, meteor; "
+                              "a comma-separated list)")
+    assert QATrainConfig(metric_for_best_model="rougeL", extra_metrics=["rouge"]).selection_metric() == ("rougeL", True)
+    assert not out.exists()
+
+
+@pytest.mark.timeout(300)
+def test_extra_metrics_are_in_every_evaluation_and_in_metrics_json(tmp_path, capsys):
+    """`train qa --extra-metrics bleu,rouge --metric rougeL`: every evaluation of history.jsonl and metrics.json
+    carry the keys, computed on the run's own predictions; the best model is chosen by ROUGE-L."""
+    from _helpers import run_cli
+
+    from encoderlab.data.squad import load_squad, select
+    from encoderlab.metrics.overlap import overlap_scores
+
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "qa", "--model", "scratch:bert-tiny", "--train", "builtin:squad-sample",
+                           "--train-split", "train", "--eval-split", "test", "--limit", "32", "--eval-limit", "12",
+                           "--max-steps", "4", "--eval-steps", "2", "--max-seq-length", "128", "--doc-stride", "32",
+                           "--precision", "fp32", "--extra-metrics", "bleu,rouge", "--metric", "rougeL",
+                           "--output-dir", out)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    preds = json.loads((out / "predictions.json").read_text())
+    gold = select(load_squad("builtin:squad-sample"), part="test", limit=12).gold()
+    expected = overlap_scores(gold, preds, ["bleu", "rouge"])
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected)
+    evals = [r for r in RunDir(out).history() if "eval_f1" in r]
+    assert len(evals) >= 2 and all({"eval_bleu", "eval_rouge1", "eval_rouge2", "eval_rougeL"} <= set(r) for r in evals)
+    assert "eval_meteor" not in evals[0]
+    assert yaml.safe_load((out / "config.yaml").read_text())["extra_metrics"] == ["bleu", "rouge"]
 
 
 def make_v2_file(tmp_path):

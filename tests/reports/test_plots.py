@@ -329,6 +329,24 @@ def test_report_cli_self_contained_page(capsys, two_runs, tmp_path):
     assert s1["status"][0] == "completed"
 
 
+@pytest.mark.timeout(120)
+def test_report_shows_overlap_metrics_of_runs_that_have_them(tmp_path, two_runs):
+    """Text-overlap metrics in a run's metrics.json get comparison columns (registry labels, 2 decimals, best
+    highlighted); runs without them show a dash; a report of runs that have none has no such column."""
+    a, b = two_runs
+    extra = {"bleu": 61.234, "rouge1": 70.5, "rouge2": 40.25, "rougeL": 70.125, "meteor": 55.0}
+    metrics = json.loads((a / "metrics.json").read_text())
+    (a / "metrics.json").write_text(json.dumps({**metrics, **extra}))
+    page = parse(build_report(load_runs([a, b])))
+    for header, key in (("BLEU", "bleu"), ("ROUGE-1", "rouge1"), ("ROUGE-2", "rouge2"), ("ROUGE-L", "rougeL"),
+                        ("METEOR", "meteor")):
+        assert page.rows["minilm-seed1"][header] == (f"{extra[key]:.2f}", False)     # one value: nothing to beat
+        assert page.rows["minilm-seed2"][header] == ("—", False)
+    assert "METEOR (no synonyms)" not in page.headers
+    page = parse(build_report(load_runs([b])))
+    assert "BLEU" not in page.headers and "ROUGE-1" not in page.headers and "EM" in page.headers
+
+
 def test_report_library_unfinished_and_classification_runs(tmp_path, two_runs):
     history = [r for r in qa_history(0.1) if "train_runtime" not in r and not r.get("final")]
     running = write_run(tmp_path, "still-running", history=history, status="running")

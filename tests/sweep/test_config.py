@@ -147,8 +147,10 @@ def test_report_callback_reports_and_prunes_a_bad_trial():
 BAD = [
     ("method: grid\nmetric: {name: f1, goal: maximize}\nparameters: {learning_rate: {values: [1.0e-4]}, foo: {values: [1]}}\n",
      ["unknown parameter(s) foo", "valid:", "learning_rate", "train_batch_size"]),
-    ("method: random\nmetric: {name: bleu, goal: maximize}\nparameters: {learning_rate: {min: 1.0e-5, max: 1.0e-4}}\n",
-     ["unknown metric 'bleu'", "valid: train_loss, eval_loss, exact, f1, correct"]),
+    ("method: random\nmetric: {name: cider, goal: maximize}\nparameters: {learning_rate: {min: 1.0e-5, max: 1.0e-4}}\n",
+     ["unknown metric 'cider'", "valid: train_loss, eval_loss, exact, f1, correct"]),
+    ("method: grid\nmetric: {name: rougeL}\nparameters: {learning_rate: {values: [1.0e-4]}}\n",
+     ["metric rougeL is computed only with --extra-metrics rouge (in the base configuration or the sweep's constants)"]),
     ("method: grid\nmetric: {name: f1, goal: maximize}\nparameters: {learning_rate: {min: 1.0e-5, max: 1.0e-4}}\n",
      ["grid search needs discrete parameters", "learning_rate"]),
     ("method: hyperopt\nmetric: {name: f1}\nparameters: {learning_rate: {values: [1.0e-4]}}\n",
@@ -219,6 +221,18 @@ def test_mlm_sweep_on_perplexity_minimizes_by_default():
     with pytest.raises(EncoderlabError, match="unknown metric 'accuracy' for task mlm"):
         parse_sweep({"method": "random", "task": "mlm", "metric": "accuracy",
                      "parameters": {"learning_rate": {"min": 1.0e-4, "max": 1.0e-3}}})
+
+
+@pytest.mark.timeout(30)
+def test_params_fit_accepts_a_text_overlap_metric_the_runs_compute():
+    from encoderlab.sweep.runner import check_params_fit, load_base_config
+
+    spec = parse_sweep({"method": "grid", "metric": {"name": "meteor"},
+                        "parameters": {"learning_rate": {"values": [1e-4]}}})
+    assert spec.goal == "maximize"
+    check_params_fit(spec, {**load_base_config("qa", None), "extra_metrics": ["meteor"]})
+    spec.constants["extra_metrics"] = "bleu,meteor"
+    check_params_fit(spec, load_base_config("qa", None))
 
 
 @pytest.mark.timeout(30)

@@ -5,7 +5,8 @@ model, i.e. one ``predict_examples`` run each) and are scored with the official 
 (:func:`encoderlab.metrics.squad.squad_evaluate`). The result is one JSON-ready dict:
 
 * ``models`` — one row per model: ``correct``, ``similar``, ``incorrect``, ``exact`` (EM),
-  ``modified_exact`` (modified EM) and ``f1`` (definitions in docs/metrics.md);
+  ``modified_exact`` (modified EM) and ``f1`` (definitions in docs/metrics.md), then the text-overlap
+  metrics asked for with ``metrics`` (``bleu``, ``rouge1``, ``rouge2``, ``rougeL``, ``meteor``);
 * ``agreement`` — how many questions the two models answer differently (after SQuAD answer
   normalization), both / neither / only one of them correct, and a few ``examples`` where exactly
   one model is correct;
@@ -26,14 +27,15 @@ are shared with :mod:`encoderlab.analysis.robustness`.
 from __future__ import annotations
 
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..data.squad import load_squad, select
 from ..errors import DataError, EncoderlabError
-from ..metrics.squad import GoldSet, normalize_answer, squad_evaluate
+from ..metrics.overlap import METRIC_KEYS, NO_SYNONYMS, NO_WORDNET, parse_metric_names
+from ..metrics.squad import GoldSet, normalize_answer
+from ..qa.evaluate import score_predictions
 from ..qa.predict import load_qa_model, predict_dataset, untrained_note
 
 __all__ = ["AskedQuestion", "compare_models", "comparison_markdown", "model_label", "read_questions_file", "score",
@@ -71,11 +73,10 @@ def subset_gold(gold: GoldSet, ids: Iterable[str]) -> GoldSet:
     return GoldSet({i: gold.answers[i] for i in ids}, gold.version, {i: gold.questions.get(i, "") for i in ids})
 
 
-def score(gold: GoldSet, predictions: dict[str, str]) -> dict:
-    """``squad_evaluate`` of `predictions` on `gold` (questions without a prediction score 0, silently)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return squad_evaluate(gold, predictions)
+def score(gold: GoldSet, predictions: dict[str, str], metrics=()) -> dict:
+    """The official metrics of `predictions` on `gold` (questions without a prediction score 0, silently), plus
+    the text-overlap `metrics` asked for (:func:`encoderlab.qa.evaluate.score_predictions`)."""
+    return score_predictions(gold, predictions, metrics=metrics)
 
 
 def per_question(gold: GoldSet, predictions: dict[str, str]) -> dict[str, tuple[float, float]]:
@@ -88,8 +89,18 @@ def per_question(gold: GoldSet, predictions: dict[str, str]) -> dict[str, tuple[
 
 
 def metric_row(metrics: dict) -> dict:
-    """The comparison table's figures (plus ``total``) from a ``squad_evaluate`` result."""
-    return {"total": metrics["total"], **{key: metrics[key] for key, _ in TABLE_COLUMNS}}
+    """The comparison table's figures (plus ``total`` and any text-overlap metrics) from a :func:`score` result."""
+    return {"total": metrics["total"], **{key: metrics[key] for key, _ in TABLE_COLUMNS},
+            **{key: metrics[key] for key in METRIC_KEYS if key in metrics}}
+
+
+def table_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    """(key, header) of the comparison table: :data:`TABLE_COLUMNS`, then the text-overlap metrics the rows
+    carry, headed by their labels in the task registry."""
+    from ..tasks import get_task
+
+    qa = get_task("qa")
+    return [*TABLE_COLUMNS, *((key, qa.metric(key).label) for key in METRIC_KEYS if any(key in r for r in rows))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,12 +182,14 @@ def check_counts(top_k: int, examples: int) -> None:
 def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | Path | None = None,
                    part: str | None = None, limit: int | None = None, questions: str | Path | None = None,
                    top_k: int = 3, examples: int = 3, max_seq_length: int | None = None,
-                   doc_stride: int | None = None, batch_size: int = 64) -> dict[str, Any]:
+                   doc_stride: int | None = None, batch_size: int = 64, metrics=None) -> dict[str, Any]:
     """Predict the same questions with two QA models and compare them (see the module docstring).
 
-    Windows: each model's own recorded ones unless `max_seq_length` / `doc_stride` are given.
+    Windows: each model's own recorded ones unless `max_seq_length` / `doc_stride` are given. `metrics`:
+    text-overlap metrics to add to each model's row (``"bleu,rouge,meteor"`` or a list).
     """
     check_counts(top_k, examples)
+    metrics = parse_metric_names(metrics)
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
     asked = read_questions_file(questions) if questions is not None else []
     specs = [model_a, model_b]
@@ -189,8 +202,10 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
     predictions = [predict_dataset(m.model, m.tokenizer, ds, max_seq_length=max_seq_length, doc_stride=doc_stride,
                                    batch_size=batch_size, show_progress=sys.stderr.isatty()).predictions
                    for m in models]
-    rows = [{"label": label, "spec": spec, **metric_row(score(gold, p))}
+    rows = [{"label": label, "spec": spec, **metric_row(score(gold, p, metrics))}
             for label, spec, p in zip(labels, specs, predictions)]
+    if any(NO_SYNONYMS in row for row in rows):
+        notes.append(NO_WORDNET)
 
     scores = [per_question(gold, p) for p in predictions]
     correct = [{qid for qid, (em, _) in s.items() if em == 1.0} for s in scores]
@@ -293,7 +308,8 @@ def comparison_markdown(result: dict) -> str:
     where = f" (part `{result['part']}`)" if result.get("part") else ""
     return markdown_document(
         result, heading=f"# Model comparison on `{result['data']}`{where}",
-        intro=f"{result['questions']} questions, SQuAD v{result['version']} metric.", columns=TABLE_COLUMNS,
+        intro=f"{result['questions']} questions, SQuAD v{result['version']} metric.",
+        columns=table_columns(result["models"]),
         sentence=agreement_sentence(result), example_header=["question", "gold"],
         example_row=lambda e: [e["question"], " / ".join(dict.fromkeys(e["gold"])) or "(no answer)"]
         + [f"{t or '(no answer)'} {'✓' if ok else '✗'}" for t, ok in zip(e["answers"], e["correct"])],

@@ -52,6 +52,9 @@ def compare(model_a: str, model_b: str, data: str, **options: Any) -> dict[str, 
     task = comparison_task(model_a, model_b)
     fn = resolve(task.compare, task.name)
     accepted = inspect.signature(fn).parameters
+    if options.get("metrics") and "metrics" not in accepted:
+        raise EncoderlabError(f"--metrics (text-overlap metrics of answers) applies to QA models, not to "
+                              f"{task.title} models")
     result = fn(model_a, model_b, data, **{k: v for k, v in options.items() if k in accepted and v is not None})
     return {"task": task.name, **result}
 
@@ -71,14 +74,15 @@ def _legend(result: dict) -> list[str]:
 
 
 def qa_view(result: dict) -> ComparisonView:
-    from .compare import TABLE_COLUMNS, agreement_sentence, answer_cell, fmt_metric, ranked_rows
+    from .compare import agreement_sentence, answer_cell, fmt_metric, ranked_rows, table_columns
 
     labels = [m["label"] for m in result["models"]]
+    columns = table_columns(result["models"])
     where = f", part {result['part']}" if result.get("part") else ""
     return ComparisonView(
         title=f"{result['questions']} questions of {result['data']}{where} (SQuAD v{result['version']})",
-        columns=[header for _, header in TABLE_COLUMNS],
-        rows=[[m["label"], *(fmt_metric(k, m[k]) for k, _ in TABLE_COLUMNS)] for m in result["models"]],
+        columns=[header for _, header in columns],
+        rows=[[m["label"], *(fmt_metric(k, m.get(k, "")) for k, _ in columns)] for m in result["models"]],
         legend=_legend(result), sentence=agreement_sentence(result),
         examples_title="Questions only one model answers correctly", examples_headers=["question", "gold", *labels],
         examples=[([e["question"], " / ".join(dict.fromkeys(e["gold"])) or "(no answer)"],

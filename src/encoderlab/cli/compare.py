@@ -45,6 +45,7 @@ def compare_cmd(
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="QA: also text-overlap metrics side by side, a comma list of bleu, rouge, meteor (docs/metrics.md)."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Classification: a file of texts, one a line: show both models' top-k labels side by side."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Classification: the text column of --data [auto: sentence, text, ...]."),
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="Classification: the second text column for sentence pairs."),
@@ -52,7 +53,8 @@ def compare_cmd(
 ) -> None:
     """Compare two models on the same data, side by side.
 
-    QA models: correct / similar / incorrect, EM, modified EM, F1; the questions they answer differently,
+    QA models: correct / similar / incorrect, EM, modified EM, F1 (with --metrics also BLEU, ROUGE-1/2/L,
+    METEOR); the questions they answer differently,
     a few where only one is correct and, with --questions, both models' top-k answers with confidence.
     Classification models (fine-tuned with `train classify`): accuracy, precision, recall, F1, macro F1,
     MCC; the texts they label differently and, with --texts, both models' top-k labels.
@@ -64,7 +66,7 @@ def compare_cmd(
     result = comparison.compare(model_a, model_b, data, split_file=split_file, part=part, limit=limit,
                                 questions=questions, texts=texts, top_k=top_k, examples=examples,
                                 max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size,
-                                text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
+                                metrics=metrics, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
     _emit(result, markdown, json_out, comparison.markdown, lambda r, console: _show_view(comparison.view(r), console))
 
 

@@ -10,6 +10,14 @@ import typer
 from . import app, fail
 
 
+def warn_no_synonyms(metrics: dict) -> None:
+    """One warning line when METEOR had to run without WordNet (its key says so too)."""
+    from ..metrics.overlap import NO_SYNONYMS, NO_WORDNET
+
+    if NO_SYNONYMS in metrics:
+        typer.echo(f"warning: {NO_WORDNET}", err=True)
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     data: str = typer.Option(..., "--data", "-d", help="Gold data: SQuAD .json (v1.1/v2.0), .jsonl, builtin:squad-sample or hub:NAME[:CONFIG][:SPLIT]."),
@@ -25,12 +33,13 @@ def evaluate_cmd(
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="With --model: context tokens shared by windows \\[as trained, else 128]."),
     max_query_length: Optional[int] = typer.Option(None, "--max-query-length", help="With --model: question tokens kept \\[as trained, else 64]."),
     batch_size: int = typer.Option(64, "--batch-size", help="With --model: evaluation batch size."),
+    metrics_opt: Optional[str] = typer.Option(None, "--metrics", help="Also text-overlap metrics, a comma list of bleu, rouge, meteor (keys bleu, rouge1, rouge2, rougeL, meteor; docs/metrics.md)."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object (official key names)."),
 ) -> None:
     """Official SQuAD v1.1 / v2.0 metrics for a prediction file or a model.
 
     EM, F1, HasAns/NoAns, best no-answer thresholds, plus correct / similar / incorrect counts and
-    modified EM (see docs/metrics.md).
+    modified EM; with --metrics also BLEU, ROUGE-1/2/L and METEOR (see docs/metrics.md).
 
     Example: encoderlab evaluate --data dev-v1.1.json --predictions predictions.json --json
     """
@@ -41,7 +50,8 @@ def evaluate_cmd(
     if model is not None:
         metrics, preds, notes = evaluate_model(model, data, split_file=split_file, part=part, limit=limit,
                                                max_seq_length=max_seq_length, doc_stride=doc_stride,
-                                               max_query_length=max_query_length, batch_size=batch_size)
+                                               max_query_length=max_query_length, batch_size=batch_size,
+                                               metrics=metrics_opt)
         for note in notes:
             typer.echo(f"note: {note}", err=True)
         if output:
@@ -50,7 +60,8 @@ def evaluate_cmd(
             write_output(output, dumps(preds, 1) + "\n")
     else:
         metrics = evaluate_predictions(data, predictions, na_probs, na_prob_thresh=na_prob_thresh,
-                                       split_file=split_file, part=part)
+                                       split_file=split_file, part=part, metrics=metrics_opt)
+    warn_no_synonyms(metrics)
     if metrics.get("missing"):
         typer.echo(f"warning: {metrics['missing']} of {metrics['total']} questions have no prediction; they score 0",
                    err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from ..config import TrainConfig, option, option_flag
+from ..config import TrainConfig, best_metric, option, option_flag
 from ..errors import EncoderlabError
 
 _DATA, _WINDOWS = "Data", "QA windows and answers"
@@ -39,6 +39,9 @@ class QATrainConfig(TrainConfig):
                                    panel=_WINDOWS)
     metric_for_best_model: Optional[str] = option("f1", "Metric for early stopping and the best model.", "--metric",
                                                   panel="Training")
+    extra_metrics: Optional[list[str]] = option(None, "Text-overlap metrics added to every evaluation (history.jsonl, "
+                                                 "metrics.json): a comma list of bleu, rouge, meteor (docs/metrics.md).",
+                                                 panel="Training")
 
     RANGES: ClassVar[dict[str, tuple]] = {
         "limit": (1, None, True, True), "eval_limit": (1, None, True, True),
@@ -48,8 +51,33 @@ class QATrainConfig(TrainConfig):
         "null_threshold": (None, None, True, True),
     }
 
+    def overlap_metrics(self) -> tuple[str, ...]:
+        """The text-overlap metric names of --extra-metrics, checked (``bleu``, ``rouge``, ``meteor``)."""
+        from ..metrics.overlap import parse_metric_names
+
+        return parse_metric_names(self.extra_metrics, f"extra_metrics ({option_flag(type(self), 'extra_metrics')})")
+
+    def metric_requirement(self, name: str) -> str | None:
+        """A text-overlap metric is reported only when --extra-metrics computes it: ``--extra-metrics GROUP``."""
+        from ..metrics.overlap import METRIC_KEYS, NAMES
+
+        if name not in METRIC_KEYS:
+            return None
+        group = next((g for g, keys in NAMES.items() if name in keys), "meteor")    # meteor_no_synonyms: meteor
+        return None if group in self.overlap_metrics() else f"--extra-metrics {group}"
+
+    def selection_metric(self) -> tuple[str, bool]:
+        """As every task, but a text-overlap metric only when --extra-metrics computes it."""
+        name = self.metric_for_best_model
+        needs = self.metric_requirement(name) if name else None
+        if needs:
+            raise EncoderlabError(f"metric_for_best_model ({option_flag(type(self), 'metric_for_best_model')}) "
+                                  f"'{name}' is computed only with {needs}")
+        return best_metric(self, allowed=lambda m: not self.metric_requirement(m))
+
     def validate(self) -> None:
         super().validate()
+        self.overlap_metrics()
         if self.on_bad_answer not in ("repair", "skip", "error"):
             raise EncoderlabError(f"on_bad_answer (--on-bad-answer) must be repair, skip or error, not '{self.on_bad_answer}'")
         for name in ("doc_stride", "max_query_length"):

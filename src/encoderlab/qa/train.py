@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any, Callable
 
 from ..data.squad import QADataset, carve_validation, check_disjoint, load_squad, select
 from ..errors import EncoderlabError
-from ..metrics.squad import squad_evaluate
 from ..modelinfo import ModelInfo, write_model_info
 from ..models import load_model
 from ..runs import RunDir
 from .config import QATrainConfig
+from .evaluate import score_predictions
 from ..training import (DynamicPadCollator, is_main_process, resolve_precision, save_model, started_run,
                         train_summary, train_task)
 from .features import QAFeatureConfig, make_features
@@ -122,6 +121,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
         cols["length"] = train_feats.lengths.tolist()
         train_ds = datasets.Dataset.from_dict(cols)
         gold = evaluation.gold()
+        overlap = cfg.overlap_metrics()
 
         def evaluate(trainer):
             out = predict_examples(trainer.model, tok, evaluation.examples, features=eval_feats,
@@ -129,10 +129,9 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
                                    with_null=with_null, null_threshold=cfg.null_threshold,
                                    batch_size=cfg.eval_batch_size, precision=precision,
                                    device=trainer.args.device, accelerator=trainer.accelerator, with_loss=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # predictions already apply null_threshold; null odds only add best_* (so no extra threshold)
-                metrics = squad_evaluate(gold, out.predictions, out.null_odds if with_null else None, float("inf"))
+            # predictions already apply null_threshold; null odds only add best_* (so no extra threshold)
+            metrics = score_predictions(gold, out.predictions, out.null_odds if with_null else None, float("inf"),
+                                        metrics=overlap)
             return {"loss": out.loss, **metrics, **out.position_accuracy,
                     "features_per_second": len(eval_feats) / max(out.seconds, 1e-9)}, out
 

@@ -115,13 +115,15 @@ def format_table(report: SweepReport, top: int):
 
     rows = report.top(top)
     params = list(report.spec.params)
+    # columns no listed trial has (e.g. the optional text-overlap metrics) are left out, as in the HTML report
+    columns = [c for c in report.columns if any(c in r.metrics for r in rows)] or list(report.columns)
     t = Table(title=f"sweep {report.name}: top {len(rows)} trials by {report.spec.metric} ({report.spec.goal}) · "
                     + " · ".join(f"{k} {v}" for k, v in report.states.items() if v))
-    for col in ["#", "trial", *params, *report.columns, "duration", "state"]:
+    for col in ["#", "trial", *params, *columns, "duration", "state"]:
         t.add_column(col, justify="left" if col in ("state",) else "right")
     for i, r in enumerate(rows, 1):
         t.add_row(str(i), str(r.number), *[_fmt(r.params.get(p)) for p in params],
-                  *[_fmt(r.metrics.get(c)) for c in report.columns],
+                  *[_fmt(r.metrics.get(c)) for c in columns],
                   f"{r.duration:.0f} s" if r.duration is not None else "-", r.state)
     return t
 

@@ -65,6 +65,10 @@ def check_params_fit(spec: SweepSpec, base: dict) -> None:
                 raise EncoderlabError(f"{spec.source}: parameters.{name}: value {v!r} does not fit ({exc})") from exc
     metric, held_out = spec.metric_info, get_task(spec.task).eval_option      # "eval", or MLM's "eval_corpus"
     values = {**base, **spec.constants}
+    needs = build_config(cls, None, values).metric_requirement(metric.final_key)
+    if needs:
+        raise EncoderlabError(f"metric {spec.metric} is computed only with {needs} (in the base configuration or the "
+                              f"sweep's constants)")
     if metric.on_eval and values.get(held_out) is None and values.get("validation_fraction", 1) == 0:
         raise EncoderlabError(f"metric {spec.metric} needs an evaluation set, but the base configuration has none "
                               f"({held_out} is not set and validation_fraction is 0)")
