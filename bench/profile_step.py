@@ -5,7 +5,7 @@
 
 Builds QA features of the bundled SQuAD sample (the run's windows), then times, after `--warmup`
 untimed steps: the collation of a batch of `--batch-size` features (data), forward + backward under
-torch.profiler, `optimizer.step()` (AdamW, as Trainer's) under its own profiler, and one inference
+torch.profiler, `optimizer.step()` (AdamW, the engine's implementation: fused where it works) under its own profiler, and one inference
 batch of `--eval-batch-size` features (collation + forward in inference mode). Operator self times
 are grouped into matmul (aten::mm / addmm / bmm / linear / matmul), attention (scaled dot-product
 attention, softmax, baddbmm), elementwise / norms (add, mul, gelu, layer_norm, dropout, copies…) and
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     from encoderlab.data.squad import load_squad
     from encoderlab.models import load_model
     from encoderlab.qa.features import QAFeatureConfig, make_features
-    from encoderlab.training import DynamicPadCollator, resolve_precision
+    from encoderlab.training import DynamicPadCollator, adamw_kind, adamw_options, resolve_precision
 
     precision = resolve_precision("auto")
     resolved = load_model(args.model, "qa", seed=0)
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     cols = feats.model_inputs(with_labels=True)
     rows = [{k: cols[k][i] for k in cols} for i in range(len(cols["input_ids"]))]
     collator = DynamicPadCollator(tok)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01, **adamw_options("cpu"))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else torch.autocast("cpu", enabled=False)
     model.train()
 
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     fp32, bf16 = matmul_gflops("float32"), matmul_gflops("bfloat16")
     table = "\n".join(lines)
     body = (f"{args.model} ({resolved.num_parameters / 1e6:.1f} M parameters), QA windows of {args.max_seq_length} "
-            f"tokens, precision {precision}, {torch.get_num_threads()} threads.\n\n{table}\n\n"
+            f"tokens, precision {precision}, {adamw_kind('cpu')} AdamW, {torch.get_num_threads()} threads.\n\n{table}\n\n"
             f"2048 x 2048 matmul in the same run: fp32 {fp32:,.1f} GFLOP/s, bf16 {bf16:,.1f} GFLOP/s.\n")
     print(body)
     if not args.no_docs:
