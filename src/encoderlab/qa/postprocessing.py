@@ -36,8 +36,10 @@ starts / ends per feature via ``np.partition``; an (F, k, k) validity mask and
 score array; each window pruned to its own n-best (exact, see step 3 in the
 code); windows of multi-window examples merged and de-duplicated with stable
 ``np.lexsort``; the null inserted by rank arithmetic; per-example softmax with
-``np.bincount``.  Only the kept candidates become Python objects.  Memory is
-O(F * n_best_size**2) on top of the inputs.
+``np.bincount``.  Each example's answer and best span become Python objects at
+once; the n-best lists (about 20 ``Candidate`` objects a question, the largest
+single cost) are built together on the first read of any ``candidates``.
+Memory is O(F * n_best_size**2) on top of the inputs.
 """
 
 from __future__ import annotations
