@@ -527,3 +527,36 @@ def test_matches_the_slow_loops_on_real_squad_windows(tokenizer, max_seq_length,
         assert ours == theirs
         assert [c.probability for c in preds[e].candidates] == pytest.approx([c["probability"] for c in nbest[e]])
         assert preds[e].best_non_null is preds[e].candidates[0]
+
+
+@pytest.mark.timeout(30)
+def test_nbest_objects_are_built_on_first_read_only(monkeypatch):
+    from encoderlab.qa import postprocessing
+    from encoderlab.qa.predict import NBest, candidate_dict
+
+    made = []
+
+    class Counted(Candidate):
+        __slots__ = ()
+
+        def __init__(self, *args):
+            made.append(args[0])
+            super().__init__(*args)
+
+    monkeypatch.setattr(postprocessing, "Candidate", Counted)
+    case = make_random_case(np.random.default_rng(7), n_ex=40)
+    kw = dict(n_best_size=5, max_answer_length=6, with_null=True, null_threshold=0.0)
+    preds = postprocess_qa(**case, **kw)
+    with_best = sum(p.best_non_null is not None for p in preds)
+    assert len(made) == with_best                             # the answers' spans only
+    nbest = NBest([str(i) for i in range(len(preds))], preds)
+    assert len(made) == with_best                             # still nothing built
+    listed = dict(nbest)
+    total = sum(len(p.candidates) for p in preds)
+    assert len(made) == with_best + total                     # every list at once, on the first read
+    for p in preds:                                           # the best is the list's own object
+        if p.best_non_null is not None and p.best_non_null in p.candidates:
+            assert any(c is p.best_non_null for c in p.candidates)
+    assert listed == {str(i): [candidate_dict(c) for c in p.candidates] for i, p in enumerate(preds)}
+    ref = reference_postprocess(**case, **kw)
+    assert_matches_reference(preds, ref)
