@@ -31,6 +31,7 @@ def option(default: Any, help: str, *flags: str, panel: str | None = None, alias
 
 
 _TRAINING = "Training"
+COMPILE_CHOICES = ("auto", "on", "off")
 
 
 @dataclass
@@ -56,6 +57,9 @@ class TrainConfig:
     max_grad_norm: float = option(1.0, "Gradient clipping norm.", panel=_TRAINING)
     precision: str = option("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on a GPU, bf16 on CPUs fast at it, "
                             "else fp32).", panel=_TRAINING)
+    compile: str = option("auto", "auto | on | off: torch.compile the model (dynamic shapes) for training and "
+                          "evaluation; a failed compile warns and runs eager (auto: on only where measured faster - "
+                          "nowhere yet, see docs/performance.md).", panel=_TRAINING)
     seed: int = option(42, "Random seed.", panel=_TRAINING)
     eval_steps: Optional[int] = option(None, "Evaluate and checkpoint every N steps [each epoch].", panel=_TRAINING,
                                        show_default=False)
@@ -125,6 +129,9 @@ class TrainConfig:
                                   f"(or -1: use the epochs), not 0")
         if self.time_budget is not None:
             parse_duration(self.time_budget, f"time_budget ({option_flag(type(self), 'time_budget')})")
+        if self.compile not in COMPILE_CHOICES:
+            raise EncoderlabError(f"compile ({option_flag(type(self), 'compile')}) must be "
+                                  f"{', '.join(COMPILE_CHOICES)}, not {self.compile!r}")
         self.selection_metric()
 
     def time_budget_seconds(self) -> float | None:
@@ -289,6 +296,9 @@ def coerce_value(value: Any, kind: type | None, name: str) -> Any:
     if kind is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
+        if isinstance(value, bool):      # YAML 1.1 reads unquoted on / off / yes / no as true / false
+            raise EncoderlabError(f"option {name}: expected a text value, got {value!r} (quote on/off/yes/no "
+                                  f"in YAML: {name}: \"off\")")
         if not isinstance(value, str):
             raise EncoderlabError(f"option {name}: expected a text value, got {value!r}")
         return value

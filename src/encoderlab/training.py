@@ -90,6 +90,38 @@ def adamw_options(device_type: str = "cpu") -> dict[str, bool]:
     return {} if kind == "for-loop" else {kind: True}
 
 
+# Device types where torch.compile measured faster than eager for our encoders' training + evaluation (what
+# `--compile auto` turns it on for). CPU: measured slower here (compilation of the forward and backward graphs
+# costs minutes on 2 cores and the compiled steps were no faster; docs/performance.md); GPUs: not measured yet.
+COMPILE_FASTER_ON: frozenset[str] = frozenset()
+
+
+def resolve_compile(choice: str, device_type: str) -> bool:
+    """Whether `--compile auto|on|off` compiles the model on `device_type`."""
+    from .config import COMPILE_CHOICES
+
+    if choice not in COMPILE_CHOICES:
+        raise EncoderlabError(f"compile must be {', '.join(COMPILE_CHOICES)}, not {choice!r}")
+    return device_type in COMPILE_FASTER_ON if choice == "auto" else choice == "on"
+
+
+def compile_model(model, log: Callable[[str], None] = print) -> bool:
+    """torch.compile `model` in place (``nn.Module.compile``: the same module, weights and state-dict keys, so
+    Trainer, checkpoints and `save_pretrained` are unchanged), with dynamic shapes so that dynamically padded
+    batches do not recompile at every new length. A compile that fails, now or at a later call, warns once
+    and runs eager (dynamo's `suppress_errors`). Returns whether the model is compiled."""
+    try:
+        import torch._dynamo
+
+        torch._dynamo.config.suppress_errors = True      # a graph that fails to compile runs eager
+        model.compile(dynamic=True)
+    except Exception as exc:  # noqa: BLE001 - any failure of the optional compiler means: run eager
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log(f"warning: torch.compile failed ({text}); running eager")
+        return False
+    return True
+
+
 def training_arguments(cfg: TrainConfig, run: RunDir, *, metric: str, greater_is_better: bool, has_eval: bool):
     from transformers import TrainingArguments
 
@@ -368,6 +400,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
 
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)
+    if resolve_compile(cfg.compile, args.device.type):
+        compile_model(model, log)
     extra_callbacks = list(callbacks or [])
     callbacks = [LogTrainingLossCallback(), HistoryCallback()]
     trim = glibc_malloc_trim()

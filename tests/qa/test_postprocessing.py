@@ -477,3 +477,86 @@ def test_invalid_arguments(kwargs):
     args.update(kwargs)
     with pytest.raises(ValueError):
         postprocess_qa(**args)
+
+
+# --------------------------------------------------------------------------
+# Real data: SQuAD v1.1 dev windows of the real tokenizer, random logits, against the slow loops the
+# benchmark times (bench/bench_postprocess.py: the standard recipe's loop and the HF n-best loop)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("max_seq_length,doc_stride", [(384, 128), (128, 32)])
+def test_matches_the_slow_loops_on_real_squad_windows(tokenizer, max_seq_length, doc_stride):
+    import sys
+
+    from _helpers import REPO, shared_file
+
+    from encoderlab.data.squad import load_squad, select
+    from encoderlab.qa.features import QAFeatureConfig, make_features
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_postprocess import hf_style_loop, reference_recipe_data, reference_recipe_loop
+
+    data = select(load_squad(str(shared_file("squad-v1.1", "dev-v1.1.json"))), limit=150)
+    feats = make_features(data.examples, tokenizer, QAFeatureConfig(max_seq_length, doc_stride))
+    offsets = feats.padded_offsets()
+    contexts = [e.context for e in data.examples]
+    f2e = feats.example_index
+    rng = np.random.default_rng(max_seq_length)
+    # a fine-tuned model's logits: low outside the context, so the recipes' unmasked top-20 are context tokens
+    is_ctx = offsets[..., 0] >= 0
+    start, end = (np.where(is_ctx, rng.normal(0, 2, is_ctx.shape), rng.normal(-8, 1, is_ctx.shape)).astype(np.float32)
+                  for _ in range(2))
+    preds = postprocess_qa(start, end, offsets, f2e, contexts, n_best_size=20, max_answer_length=30,
+                           cls_index=feats.cls_index)
+    assert len(preds) == 150 and (np.bincount(f2e) > 1).sum() > (10 if max_seq_length < 384 else -1)
+
+    _, recipe = reference_recipe_loop(start, end, reference_recipe_data(offsets, f2e, contexts))
+    assert [p.answer for p in preds] == [recipe[str(i)] for i in range(len(contexts))]
+
+    offset_lists = [[tuple(o) if o[0] >= 0 else None for o in row] for row in offsets.tolist()]
+    per_example = [np.flatnonzero(f2e == e).tolist() for e in range(len(contexts))]
+    answers, nbest = hf_style_loop(start, end, offset_lists, per_example, contexts)
+    assert [p.answer for p in preds] == answers
+    single = [e for e, fs in enumerate(per_example) if len(fs) == 1]      # merged windows dedupe spans: ours only
+    assert len(single) > 50
+    for e in single:
+        ours = [(c.text, c.start_logit, c.end_logit) for c in preds[e].candidates]
+        theirs = [(c["text"], float(c["start_logit"]), float(c["end_logit"])) for c in nbest[e]]
+        assert ours == theirs
+        assert [c.probability for c in preds[e].candidates] == pytest.approx([c["probability"] for c in nbest[e]])
+        assert preds[e].best_non_null is preds[e].candidates[0]
+
+
+@pytest.mark.timeout(30)
+def test_nbest_objects_are_built_on_first_read_only(monkeypatch):
+    from encoderlab.qa import postprocessing
+    from encoderlab.qa.predict import NBest, candidate_dict
+
+    made = []
+
+    class Counted(Candidate):
+        __slots__ = ()
+
+        def __init__(self, *args):
+            made.append(args[0])
+            super().__init__(*args)
+
+    monkeypatch.setattr(postprocessing, "Candidate", Counted)
+    case = make_random_case(np.random.default_rng(7), n_ex=40)
+    kw = dict(n_best_size=5, max_answer_length=6, with_null=True, null_threshold=0.0)
+    preds = postprocess_qa(**case, **kw)
+    with_best = sum(p.best_non_null is not None for p in preds)
+    assert len(made) == with_best                             # the answers' spans only
+    nbest = NBest([str(i) for i in range(len(preds))], preds)
+    assert len(made) == with_best                             # still nothing built
+    listed = dict(nbest)
+    total = sum(len(p.candidates) for p in preds)
+    assert len(made) == with_best + total                     # every list at once, on the first read
+    for p in preds:                                           # the best is the list's own object
+        if p.best_non_null is not None and p.best_non_null in p.candidates:
+            assert any(c is p.best_non_null for c in p.candidates)
+    assert listed == {str(i): [candidate_dict(c) for c in p.candidates] for i, p in enumerate(preds)}
+    ref = reference_postprocess(**case, **kw)
+    assert_matches_reference(preds, ref)

@@ -36,8 +36,10 @@ starts / ends per feature via ``np.partition``; an (F, k, k) validity mask and
 score array; each window pruned to its own n-best (exact, see step 3 in the
 code); windows of multi-window examples merged and de-duplicated with stable
 ``np.lexsort``; the null inserted by rank arithmetic; per-example softmax with
-``np.bincount``.  Only the kept candidates become Python objects.  Memory is
-O(F * n_best_size**2) on top of the inputs.
+``np.bincount``.  Each example's answer and best span become Python objects at
+once; the n-best lists (about 20 ``Candidate`` objects a question, the largest
+single cost) are built together on the first read of any ``candidates``.
+Memory is O(F * n_best_size**2) on top of the inputs.
 """
 
 from __future__ import annotations
@@ -71,13 +73,67 @@ class Candidate:
 
 @dataclass
 class ExamplePrediction:
-    """Post-processed prediction of one example (question)."""
+    """Post-processed prediction of one example (question).
+
+    ``candidates`` (the n-best list) is built on first access: the answers, scores and best spans
+    are ready at once, while the n-best lists of all examples of one `postprocess_qa` call (about
+    20 objects a question) are made together the first time any of them is read.
+    """
 
     candidates: list[Candidate] = field(default_factory=list)
     null_score: float | None = None
     best_non_null: Candidate | None = None
     score_diff: float | None = None
     answer: str = ""
+
+
+def _get_candidates(self: ExamplePrediction) -> list[Candidate]:
+    lazy = self.__dict__.pop("_lazy", None)
+    if lazy is not None:
+        store, index = lazy
+        self._candidates = store.candidates(index)
+    return self._candidates
+
+
+def _set_candidates(self: ExamplePrediction, value: list[Candidate]) -> None:
+    self.__dict__.pop("_lazy", None)
+    self._candidates = value
+
+
+# After @dataclass: its __init__, __eq__ and __repr__ go through the property.
+ExamplePrediction.candidates = property(_get_candidates, _set_candidates)  # type: ignore[assignment]
+
+
+class _NBestLists:
+    """The n-best lists of one `postprocess_qa` call as arrays (example-major, rank-minor), turned
+    into `Candidate` lists all at once on the first request."""
+
+    def __init__(self, contexts, bounds, out_ex, columns):
+        self.contexts, self.bounds, self.out_ex, self.columns = contexts, bounds, out_ex, columns
+        self.lists: list[list[Candidate]] | None = None
+        self.made: dict[int, Candidate] = {}      # position -> a Candidate made already (an example's best)
+
+    def candidates(self, index: int) -> list[Candidate]:
+        if self.lists is None:
+            sc, ec, score, sl, el, prob = (c.tolist() for c in self.columns)
+            contexts = self.contexts
+            # Hundreds of thousands of small objects: pausing the cyclic GC (none of them can form a
+            # cycle) roughly halves the construction time.
+            gc_was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                # The null's (-1, -1) slice of any string is "" as required.
+                texts = [c[s:t] for c, s, t in zip(map(contexts.__getitem__, self.out_ex.tolist()), sc, ec)]
+                cands = list(map(Candidate, texts, sc, ec, score, sl, el, prob))
+                for position, made in self.made.items():    # the same object as the example's best_non_null
+                    cands[position] = made
+                b = self.bounds
+                self.lists = [cands[b[e]:b[e + 1]] for e in range(len(b) - 1)]
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+            self.contexts = self.columns = self.out_ex = self.made = None     # no longer needed
+        return self.lists[index]
 
 
 def _k_smallest_columns(cost: np.ndarray, k: int) -> np.ndarray:
@@ -107,7 +163,8 @@ def _k_smallest_columns(cost: np.ndarray, k: int) -> np.ndarray:
         tied = sub == t
         need = k - np.count_nonzero(below, axis=1)[:, None]
         take[bad] = below | (tied & (np.cumsum(tied, axis=1) <= need))
-    return np.nonzero(take)[1].reshape(n_rows, k)
+    # Flat indices minus each row's offset: half the work of np.nonzero's (row, column) pair.
+    return np.flatnonzero(take).reshape(n_rows, k) - (np.arange(n_rows) * n_cols)[:, None]
 
 
 def _context_topk(
@@ -275,7 +332,7 @@ def postprocess_qa(
         sc, ec = s_char[f, i], e_char[f, j]
         # Stable sort: best score first within a (row, span) group, ties in
         # (start, end) order; everything but the group's first is dropped.
-        o = np.lexsort((pair_cost[f, i, j], ec, sc, r))
+        o = np.lexsort((-s_val[f, i] - e_val[f, j], ec, sc, r))
         loser = np.ones(o.size, dtype=bool)
         loser[o[_group_starts(r[o], sc[o], ec[o])]] = False
         valid[f[loser], i[loser], j[loser]] = False
@@ -285,7 +342,8 @@ def postprocess_qa(
     # n-best: >= n_best_size distinct spans of that window rank above it.
     kk = k * k
     m = min(n_best_size, kk)
-    flat_cost = np.where(valid, pair_cost, np.inf).reshape(n_feat, kk)
+    np.copyto(pair_cost, np.inf, where=~valid)  # in place: no second (F, k, k) float64 array
+    flat_cost = pair_cost.reshape(n_feat, kk)
     top = _k_smallest_columns(flat_cost, m)  # (F, m), ascending (start, end) order
     top_cost = np.take_along_axis(flat_cost, top, axis=1)
     # Sort each row by score desc; the stable sort keeps (start, end) order on
@@ -384,49 +442,44 @@ def postprocess_qa(
     prob = z / np.bincount(out_ex, weights=z, minlength=n_examples)[out_ex]
 
     # ---- build the Python objects ------------------------------------------
-    # Per-example answer data, vectorized.
+    # Per example: the answer and the best non-null candidate now; the n-best lists on first access.
     has_best = best_entry >= 0
-    best_out = np.full(n_examples, -1, dtype=np.int64)
-    best_out[has_best] = out_pos[best_entry[has_best]]  # -1 if crowded out by the null
-    ex_list = out_ex.tolist()
-    sc_list, ec_list = out_sc.tolist(), out_ec.tolist()
-
-    # Hundreds of thousands of small objects: pausing the cyclic GC (none of
-    # them can form a cycle) roughly halves the construction time.
+    best_idx = best_entry[has_best]
+    b_sc, b_ec, b_score, b_sl, b_el = (np.zeros(n_examples, dtype=a.dtype) for a in (sc, ec, score, s_log, e_log))
+    b_prob = np.zeros(n_examples)       # 0.0: crowded out of the list by the null (n_best_size == 1)
+    for dst, src in ((b_sc, sc), (b_ec, ec), (b_score, score), (b_sl, s_log), (b_el, e_log)):
+        dst[has_best] = src[best_idx]
+    best_out = out_pos[best_idx]
+    b_prob[np.flatnonzero(has_best)[best_out >= 0]] = prob[best_out[best_out >= 0]]
+    b_pos = np.full(n_examples, -1, dtype=np.int64)
+    b_pos[has_best] = best_out
+    b_sc, b_ec, b_score, b_sl, b_el, b_prob, b_pos = (a.tolist() for a in (b_sc, b_ec, b_score, b_sl, b_el, b_prob, b_pos))
+    store = _NBestLists(contexts, first_of.tolist(), out_ex, (out_sc, out_ec, out_score, out_sl, out_el, prob))
+    null_l = null_score.tolist() if with_null else None
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # The null's (-1, -1) slice of any string is "" as required.
-        texts = [c[s:t] for c, s, t in zip(map(contexts.__getitem__, ex_list), sc_list, ec_list)]
-        cands = list(
-            map(Candidate, texts, sc_list, ec_list, out_score.tolist(), out_sl.tolist(),
-                out_el.tolist(), prob.tolist())
-        )
-        bounds = first_of.tolist()
-        best_out_l, best_entry_l = best_out.tolist(), best_entry.tolist()
-        null_l = null_score.tolist() if with_null else None
         preds = []
-        for e, (a, b, n_f) in enumerate(zip(bounds[:-1], bounds[1:], feats_per_example.tolist())):
+        for e, (n_f, ok) in enumerate(zip(feats_per_example.tolist(), has_best.tolist())):
             if not n_f:
                 preds.append(ExamplePrediction())
                 continue
-            bo, be = best_out_l[e], best_entry_l[e]
-            if bo >= 0:
-                best = cands[bo]
-            elif be >= 0:  # crowded out of the list by the null (n_best_size == 1)
-                s, t = int(sc[be]), int(ec[be])
-                best = Candidate(contexts[e][s:t], s, t, float(score[be]), float(s_log[be]),
-                                 float(e_log[be]), 0.0)
+            if ok:
+                s, t = b_sc[e], b_ec[e]
+                best = Candidate(contexts[e][s:t], s, t, b_score[e], b_sl[e], b_el[e], b_prob[e])
+                if b_pos[e] >= 0:
+                    store.made[b_pos[e]] = best
             else:
                 best = None
             if with_null:
                 ns = null_l[e]
                 diff = math.inf if best is None else ns - best.score
                 answer = "" if best is None or diff > null_threshold else best.text
-                preds.append(ExamplePrediction(cands[a:b], ns, best, diff, answer))
+                pred = ExamplePrediction(None, ns, best, diff, answer)
             else:
-                preds.append(ExamplePrediction(cands[a:b], None, best, None,
-                                               best.text if best is not None else ""))
+                pred = ExamplePrediction(None, None, best, None, best.text if best is not None else "")
+            pred.__dict__["_lazy"] = (store, e)
+            preds.append(pred)
     finally:
         if gc_was_enabled:
             gc.enable()

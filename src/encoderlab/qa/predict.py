@@ -11,6 +11,7 @@ same defaults.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from .postprocessing import ExamplePrediction, postprocess_qa
 @dataclass
 class QAPredictionSet:
     predictions: dict[str, str]                  # id -> answer text ("" = no answer)
-    nbest: dict[str, list[dict]]                 # id -> n-best candidates
+    nbest: Mapping[str, list[dict]]              # id -> n-best candidates (NBest: built on first read)
     null_odds: dict[str, float] | None           # v2: id -> null score - best non-null score
     loss: float | None
     n_features: int
@@ -37,6 +38,29 @@ class QAPredictionSet:
     details: list[ExamplePrediction] = field(repr=False, default_factory=list)
     # with labels (with_loss): QAFeatures.position_accuracy of the logits, {"start_accuracy", "end_accuracy"}
     position_accuracy: dict[str, float] = field(default_factory=dict)
+
+
+class NBest(Mapping):
+    """id -> n-best candidate dicts of `ExamplePrediction`s, made on the first read: evaluations during
+    training read the answers only, the final one writes the lists (``dict(nbest)``)."""
+
+    def __init__(self, ids: list[str], preds: list[ExamplePrediction]):
+        self._ids, self._preds, self._lists = ids, preds, None
+
+    def _all(self) -> dict[str, list[dict]]:
+        if self._lists is None:
+            self._lists = {i: [candidate_dict(c) for c in p.candidates] for i, p in zip(self._ids, self._preds)}
+            self._ids = self._preds = None
+        return self._lists
+
+    def __getitem__(self, key: str) -> list[dict]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def candidate_dict(c) -> dict[str, Any]:
@@ -63,7 +87,7 @@ def predict_examples(model, tokenizer, examples: list[QAExample], *, feature_cfg
                            max_answer_length=max_answer_length, with_null=with_null,
                            null_threshold=null_threshold, cls_index=features.cls_index)
     answers = {e.id: p.answer for e, p in zip(examples, preds)}
-    nbest = {e.id: [candidate_dict(c) for c in p.candidates] for e, p in zip(examples, preds)}
+    nbest = NBest([e.id for e in examples], preds)
     null_odds = None
     if with_null:
         null_odds = {e.id: (float(p.score_diff) if p.score_diff is not None and np.isfinite(p.score_diff) else 1e9)

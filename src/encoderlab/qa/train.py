@@ -143,7 +143,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
         save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank
         if trainer.is_world_process_zero():
             run.write_json("predictions.json", out.predictions)
-            run.write_json("nbest_predictions.json", out.nbest, indent=None)
+            run.write_json("nbest_predictions.json", dict(out.nbest), indent=None)
             if out.null_odds is not None:
                 run.write_json("null_odds.json", out.null_odds)
             summary = {**final, "train_features": len(train_feats), "train_questions": len(train),
