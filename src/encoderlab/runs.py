@@ -54,11 +54,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_output(path: str | Path, text: str) -> Path:
-    """An output file the user named (predictions, a Markdown report): written atomically; a path that cannot
-    be written (a directory, a missing permission, a full disk) is one EncoderlabError line."""
+def write_output(path: str | Path, content: str | bytes) -> Path:
+    """An output file the user named (predictions, a Markdown report, a figure; text is written as UTF-8):
+    written atomically; a path that cannot be written (a directory, a missing permission, a full disk) is one
+    EncoderlabError line."""
     try:
-        atomic_write_text(path, text)
+        atomic_write_bytes(path, content.encode("utf-8") if isinstance(content, str) else content)
     except OSError as exc:
         raise EncoderlabError(f"cannot write {path}: {exc.strerror or exc}") from None
     return Path(path)

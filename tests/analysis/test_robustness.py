@@ -300,7 +300,7 @@ def test_noise_levels_wer_and_plot(capsys, model, tmp_path):
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("args, fragments", [
-    (["--noise", "1.5"], ["--wer must be between 0 and 1", "1.5"]),
+    (["--noise", "1.5"], ["--noise must be between 0 and 1", "1.5"]),
     (["--noise", "0.1,x"], ["--noise takes word error rates", "'x'"]),
     (["--noise", "0.1", "--plot", "{tmp}/f.jpg"], ["--plot writes a PNG", "f.jpg"]),
 ])

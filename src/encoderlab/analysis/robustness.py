@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..data.noise import measure_wer, noise_qa
+from ..data.noise import check_noise_options, measure_wer, noise_qa
 from ..data.squad import QADataset, load_squad, select
 from ..errors import EncoderlabError
 from ..qa.predict import load_qa_model, predict_dataset, untrained_note
@@ -111,6 +111,8 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
     """Evaluate `model` on each (name, data spec) of `versions` and each synthetic `noise` level; the first is the reference."""
     if not versions:
         raise EncoderlabError("robustness needs a reference data set: --data NAME=FILE")
+    for w in noise:
+        check_noise_options(w, option="--noise")
     names = [n for n, _ in versions] + [noise_name(w) for w in noise]
     _check_versions(names)
     specs = [spec for _, spec in versions] + [f"noise:{w:g} (seed {noise_seed})" for w in noise]
@@ -141,7 +143,7 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
     common_metrics = [score(subset_gold(g, common), p) for g, p in zip(golds, predictions)]
     common_rows = _rows(names, common_metrics)
     for row, ds, generated in zip(common_rows, datasets, [False] * len(versions) + [True] * len(noise)):
-        row["wer"] = context_wer(datasets[0], ds, common)
+        row["wer"] = context_wer(datasets[0], ds, common) if ds is not datasets[0] else 0.0
         row["generated"] = generated
     reference_questions = {e.id: e.question for e in datasets[0].examples}
     types: dict[str, list[str]] = {}
@@ -261,13 +263,9 @@ def wer_figure(result: dict):
 def write_wer_plot(result: dict, path: str | Path) -> Path:
     """Write :func:`wer_figure` as a PNG, atomically (a path that cannot be written is one error line)."""
     from ..reports.plots import figure_bytes
-    from ..runs import atomic_write_bytes
+    from ..runs import write_output
 
-    try:
-        atomic_write_bytes(path, figure_bytes(wer_figure(result)))
-    except OSError as exc:
-        raise EncoderlabError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return Path(path)
+    return write_output(path, figure_bytes(wer_figure(result)))
 
 
 def not_in_all_sentence(result: dict) -> str:

@@ -156,9 +156,7 @@ def _parse_levels(text: str) -> list[float]:
             levels.append(float(part))
         except ValueError:
             fail(f"--noise takes word error rates between 0 and 1, comma-separated, not '{part}'")
-        check_noise_options(levels[-1])
-    if not levels:
-        fail("--noise takes word error rates between 0 and 1, comma-separated, e.g. 0.1,0.22")
+        check_noise_options(levels[-1], option="--noise")
     return levels
 
 

@@ -106,10 +106,12 @@ def measure_wer(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
             "deletions": out.deletions, "insertions": out.insertions}
 
 
-def check_noise_options(wer: float, proportions: Sequence[float] = DEFAULT_PROPORTIONS) -> tuple[float, float, float]:
-    """Refuse a target WER outside [0, 1] or proportions that are not three non-negative numbers with a positive sum."""
+def check_noise_options(wer: float, proportions: Sequence[float] = DEFAULT_PROPORTIONS, *,
+                        option: str = "--wer") -> tuple[float, float, float]:
+    """Refuse a target WER outside [0, 1] (named as `option` in the message) or proportions that are not three
+    non-negative numbers with a positive sum."""
     if not (0.0 <= wer <= 1.0):      # also refuses NaN
-        raise EncoderlabError(f"--wer must be between 0 and 1 (a word error rate), not {wer}")
+        raise EncoderlabError(f"{option} must be between 0 and 1 (a word error rate), not {wer}")
     props = tuple(float(p) for p in proportions)
     if len(props) != 3 or not all(p >= 0 for p in props) or not sum(props) > 0:
         raise EncoderlabError(f"--proportions takes three non-negative numbers SUB,DEL,INS with a positive sum, "
@@ -411,7 +413,8 @@ def _is_qa(spec: str) -> bool:
     return False
 
 
-def _dump_rows(rows: list[dict], columns: list[str], suffix: str) -> str:
+def _dump_rows(rows: list[dict], columns: list[str], suffix: str, *, wrapped: bool = False) -> str:
+    """`rows` in the format of `suffix` (``wrapped``: a .json list inside ``{"data": [...]}``, as it was read)."""
     import csv
     import io
     import json
@@ -419,15 +422,16 @@ def _dump_rows(rows: list[dict], columns: list[str], suffix: str) -> str:
     if suffix in (".jsonl", ".ndjson"):
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if suffix == ".json":
-        return json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
+        return json.dumps({"data": rows} if wrapped else rows, ensure_ascii=False, indent=1) + "\n"
     if suffix == ".txt":
         return "".join(r["text"] + "\n" for r in rows)
+    table = [columns, *([r.get(c, "") for c in columns] for r in rows)]
+    if suffix != ".csv":
+        # tab-separated files are read without quoting or escapes (GLUE TSVs hold bare quotes): written the
+        # same way, each field as it is (a field read this way holds no tab or line break)
+        return "".join("\t".join(map(str, line)) + "\n" for line in table)
     buf = io.StringIO(newline="")
-    tab = suffix != ".csv"
-    writer = csv.writer(buf, delimiter="\t" if tab else ",", quoting=csv.QUOTE_NONE if tab else csv.QUOTE_MINIMAL,
-                        escapechar="\\" if tab else None, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([[r.get(c, "") for c in columns] for r in rows])
+    csv.writer(buf, lineterminator="\n").writerows(table)
     return buf.getvalue()
 
 
@@ -442,8 +446,9 @@ def noise_file(data: str, output: str, wer: float, *, seed: int = 0, proportions
     import gzip
     from pathlib import Path
 
-    from ..runs import atomic_write_bytes
+    from ..runs import write_output
     from .squad import load_squad, select
+    from .io import read_text
     from .text import _read_rows, _suffixes, load_text_dataset
 
     check_noise_options(wer, proportions)
@@ -490,13 +495,11 @@ def noise_file(data: str, output: str, wer: float, *, seed: int = 0, proportions
         new_rows = [dict(r) for _, r in rows]
         for (i, c), n in zip(cells, noisy):
             new_rows[i][c] = n.text
-        text = _dump_rows(new_rows, columns, out_suffix)
+        wrapped = in_suffix == ".json" and read_text(src).lstrip().startswith("{")
+        text = _dump_rows(new_rows, columns, out_suffix, wrapped=wrapped)
         kind = "text"
     payload = text.encode("utf-8")
     if out.name.lower().endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    try:
-        atomic_write_bytes(out, payload)
-    except OSError as exc:
-        raise EncoderlabError(f"cannot write {out}: {exc.strerror or exc}") from None
+    write_output(out, payload)
     return {"kind": kind, "input": data, "output": str(out), **report.to_dict()}

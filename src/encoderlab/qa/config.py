@@ -59,12 +59,18 @@ class QATrainConfig(TrainConfig):
 
     def metric_requirement(self, name: str) -> str | None:
         """A text-overlap metric is reported only when --extra-metrics computes it: ``--extra-metrics GROUP``."""
-        from ..metrics.overlap import METRIC_KEYS, NAMES
+        from ..metrics.overlap import METRIC_KEYS, NAMES, NO_SYNONYMS, wordnet_dir
 
         if name not in METRIC_KEYS:
             return None
         group = next((g for g, keys in NAMES.items() if name in keys), "meteor")    # meteor_no_synonyms: meteor
-        return None if group in self.overlap_metrics() else f"--extra-metrics {group}"
+        if group not in self.overlap_metrics():
+            return f"--extra-metrics {group}"
+        if group == "meteor":       # one of meteor / meteor_no_synonyms, by whether the WordNet files are here
+            produced = "meteor" if wordnet_dir() is not None else NO_SYNONYMS
+            if name != produced:
+                return f"{'the WordNet files' if name == 'meteor' else 'no WordNet files'} (here: {produced})"
+        return None
 
     def selection_metric(self) -> tuple[str, bool]:
         """As every task, but a text-overlap metric only when --extra-metrics computes it."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.squad import load_squad, select
 from ..errors import DataError, EncoderlabError
-from ..metrics.overlap import overlap_scores, parse_metric_names
+from ..metrics.overlap import overlap_scores, parse_metric_names, wordnet
 from ..metrics.squad import GoldSet, read_na_probs, read_predictions, squad_evaluate
 
 
@@ -17,8 +17,10 @@ def score_predictions(gold: GoldSet, predictions: dict[str, str], na_probs: dict
     """The one scorer of QA predictions (``evaluate``, ``compare``, ``robustness``, ``train qa``): the official
     SQuAD metrics, then the text-overlap metrics named in `metrics` (``bleu``, ``rouge``, ``meteor``), whose
     keys follow the official ones. As for ``exact`` / ``f1``, a question whose no-answer probability exceeds
-    `na_prob_thresh` counts as answered with no answer (``""``). Warnings are silenced: callers report
-    ``missing`` themselves."""
+    `na_prob_thresh` counts as answered with no answer (``""``). Warnings are silenced (callers report
+    ``missing`` themselves), but for the one line saying METEOR runs without WordNet."""
+    if "meteor" in metrics:
+        wordnet()       # loaded once; warns when the WordNet files are missing
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = squad_evaluate(gold, predictions, na_probs, na_prob_thresh)

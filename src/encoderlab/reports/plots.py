@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import EncoderlabError
-from ..runs import RunDir, atomic_write_bytes
+from ..runs import RunDir, write_output
 from ..tasks import DEFAULT_TASK, TASKS, Metric, Task, find_task, task_of_metrics
 
 FORMATS = ("png", "svg")
@@ -382,12 +382,7 @@ def save_figures(figures: Figures | Iterable[NamedFigure], out_dir: str | Path, 
     written = []
     for nf in figures:
         target = out_dir / f"{nf.name}.{fmt}"
-        data = figure_bytes(nf.figure, fmt)
-        try:
-            atomic_write_bytes(target, data)
-        except OSError as exc:
-            raise EncoderlabError(f"cannot write {target}: {exc.strerror or exc}") from None
-        written.append(target)
+        written.append(write_output(target, figure_bytes(nf.figure, fmt)))
     return written
 
 
