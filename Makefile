@@ -69,7 +69,7 @@ postgres:
 	  else echo "note: no PostgreSQL server binaries; the PostgreSQL sweep test will skip"; fi; fi
 
 test: $(STAMP) browser postgres
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

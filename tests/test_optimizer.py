@@ -72,3 +72,48 @@ def test_engine_builds_the_fused_adamw_with_trainers_settings(tmp_path, monkeypa
     monkeypatch.setattr(training, "_adamw_kind_cache", {"cpu": "foreach"})
     opt = trainer.create_optimizer()
     assert opt.defaults["foreach"] is True and not opt.defaults["fused"]
+
+
+@pytest.mark.timeout(120)
+def test_layerwise_lr_decay_gives_each_layer_its_rate_and_the_schedule_scales_them(tmp_path):
+    import datasets
+
+    from encoderlab.models import load_model
+    from encoderlab.runs import RunDir
+    from encoderlab.training import DynamicPadCollator, TrainConfig, make_trainer
+
+    resolved = load_model("scratch:bert-tiny", "qa", seed=0)          # 2 transformer layers
+    cfg = TrainConfig(model="scratch:bert-tiny", output_dir=str(tmp_path / "run"), learning_rate=1e-3,
+                      weight_decay=0.05, max_steps=10, warmup_ratio=0.0, layerwise_lr_decay=0.5, precision="fp32")
+    run = RunDir(cfg.output_dir)
+    run.path.mkdir(parents=True)
+    ds = datasets.Dataset.from_dict({"input_ids": [[101, 102]], "attention_mask": [[1, 1]], "length": [2]})
+    trainer = make_trainer(model=resolved.model, tokenizer=resolved.tokenizer, cfg=cfg, run=run, train_dataset=ds,
+                           collator=DynamicPadCollator(resolved.tokenizer), evaluator=None, metric="f1",
+                           greater_is_better=True)
+    opt = trainer.create_optimizer()
+    rate = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    named = dict(resolved.model.named_parameters())
+    assert len(rate) == len(named)                                        # every parameter exactly once
+    expect = {"bert.embeddings.word_embeddings.weight": (1e-3 * 0.5 ** 3, 0.05),
+              "bert.embeddings.LayerNorm.weight": (1e-3 * 0.5 ** 3, 0.0),
+              "bert.encoder.layer.0.attention.self.query.weight": (1e-3 * 0.5 ** 2, 0.05),
+              "bert.encoder.layer.0.attention.self.query.bias": (1e-3 * 0.5 ** 2, 0.0),
+              "bert.encoder.layer.1.output.dense.weight": (1e-3 * 0.5, 0.05),
+              "qa_outputs.weight": (1e-3, 0.05), "qa_outputs.bias": (1e-3, 0.0)}
+    for name, (lr, wd) in expect.items():
+        assert rate[id(named[name])] == (pytest.approx(lr), wd), name
+    # the schedule (linear decay, no warm-up) multiplies every group's own rate by the same factor
+    trainer.create_scheduler(num_training_steps=10, optimizer=opt)
+    for _ in range(5):
+        opt.step()
+        trainer.lr_scheduler.step()
+    assert trainer._get_learning_rate() == pytest.approx(0.5 * 1e-3)     # the logged rate: the head's
+    assert sorted({round(g["lr"], 12) for g in opt.param_groups}) == pytest.approx(
+        [0.5 * 1e-3 * 0.5 ** 3, 0.5 * 1e-3 * 0.5 ** 2, 0.5 * 1e-3 * 0.5, 0.5 * 1e-3])
+
+    # off (1.0): Trainer's own two groups at the one rate
+    trainer.optimizer = None
+    cfg.layerwise_lr_decay = 1.0
+    opt = trainer.create_optimizer()
+    assert len(opt.param_groups) == 2 and {g["lr"] for g in opt.param_groups} == {1e-3}

@@ -55,6 +55,9 @@ class TrainConfig:
     lr_scheduler_type: str = option("linear", "Learning-rate schedule after warm-up (a Transformers scheduler name: "
                                     "linear, cosine, constant_with_warmup, …).", panel=_TRAINING)
     max_grad_norm: float = option(1.0, "Gradient clipping norm.", panel=_TRAINING)
+    layerwise_lr_decay: float = option(1.0, "Layer-wise learning-rate decay: transformer layer k of L trains at "
+                                       "lr × decay^(L+1-k), the embeddings at lr × decay^(L+1), the task head at lr "
+                                       "(1: off).", "--layerwise-lr-decay", "--llrd", panel=_TRAINING)
     precision: str = option("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on a GPU, bf16 on CPUs fast at it, "
                             "else fp32).", panel=_TRAINING)
     compile: str = option("auto", "auto | on | off: torch.compile the model (dynamic shapes) for training and "
@@ -80,6 +83,11 @@ class TrainConfig:
     report_to: Optional[list[str]] = option(None, "Comma-separated experiment trackers (tensorboard, wandb, mlflow, …) "
                                             "when installed.", panel=_TRAINING)
 
+    # model spec -> {option: value}: a model's recipe (values measured best for it, e.g. docs/recipe.md). They take
+    # the place of the dataclass defaults for that model in `build_config` (the CLI, config files, sweeps); a config
+    # file and explicit values still override them. Task configs set their own.
+    MODEL_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
+
     # name -> (lowest, highest, lowest allowed?, highest allowed?) of the numeric options; None: no bound.
     # Task configs add their own RANGES (merged along the class hierarchy by `validate`).
     RANGES: ClassVar[dict[str, tuple]] = {
@@ -87,7 +95,8 @@ class TrainConfig:
         "eval_batch_size": (1, None, True, True), "num_train_epochs": (0, None, False, True),
         "max_steps": (-1, None, True, True), "warmup_ratio": (0, 1, True, False),
         "weight_decay": (0, None, True, True), "gradient_accumulation_steps": (1, None, True, True),
-        "max_grad_norm": (0, None, True, True), "eval_steps": (1, None, True, True),
+        "max_grad_norm": (0, None, True, True), "layerwise_lr_decay": (0, 1, False, True),
+        "eval_steps": (1, None, True, True),
         "logging_steps": (1, None, True, True), "save_total_limit": (1, None, True, True),
         "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
         "seed": (0, 2**32 - 1, True, True),
@@ -260,12 +269,15 @@ def field_kind(f: dataclasses.Field) -> type | None:
 
 
 def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
-    """`cls(**values)`: the dataclass defaults, overridden by `config_file`'s values, overridden by the
-    non-None entries of `given`. Numbers YAML left as strings, and ints for floats, are coerced."""
+    """`cls(**values)`: the dataclass defaults, overridden by the model's recipe (`model_defaults`), by
+    `config_file`'s values, then by the non-None entries of `given`. Numbers YAML left as strings, and ints
+    for floats, are coerced."""
     names = [f.name for f in fields(cls)]
     aliases = aliases_of(cls)
     values = load_config_file(config_file, names, aliases) if config_file else {}
     values.update({aliases.get(k, k): v for k, v in given.items() if v is not None})
+    default_model = next((f.default for f in fields(cls) if f.name == "model"), None)
+    values = {**model_defaults(cls, values.get("model", default_model)), **values}
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise EncoderlabError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}")
@@ -273,6 +285,11 @@ def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
     for k, v in values.items():
         values[k] = coerce_value(v, kinds[k], k)
     return cls(**values)
+
+
+def model_defaults(cls, model: Any) -> dict[str, Any]:
+    """The option values `cls` takes by default for `model` (its recipe; empty for most models)."""
+    return dict(getattr(cls, "MODEL_DEFAULTS", {}).get(model, {})) if isinstance(model, str) else {}
 
 
 def comma_list(value: Optional[str]) -> Optional[list[str]]:

@@ -368,6 +368,17 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
                 kwargs.update(adamw_options(args.device.type))
             return cls, kwargs
 
+        def create_optimizer(self, model=None):
+            if self.optimizer is not None or cfg.layerwise_lr_decay >= 1.0:
+                return super().create_optimizer(model)
+            opt_model = self.model if model is None else model
+            groups = layerwise_param_groups(opt_model, lr=self.args.learning_rate, decay=cfg.layerwise_lr_decay,
+                                            weight_decay=self.args.weight_decay,
+                                            decay_names=set(self.get_decay_parameter_names(opt_model)))
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+            return self.optimizer
+
         def _save_checkpoint(self, model, trial):
             save_checkpoint_atomically(self)
 
@@ -685,6 +696,39 @@ def set_schedule_horizon(trainer, total: int) -> None:
         for group, lr in zip(inner.optimizer.param_groups, lrs):
             group["lr"] = lr
         inner._last_lr = lrs
+
+
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers)\.(\d+)\.")
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """Depth of parameter `name` for layer-wise learning-rate decay: 0 for the embeddings, k + 1 for
+    transformer layer k (BERT/RoBERTa/ELECTRA ``encoder.layer.k.``, DistilBERT ``transformer.layer.k.``),
+    num_layers + 1 for everything above them (pooler, task head)."""
+    match = _LAYER_INDEX.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    return 0 if "embeddings" in name else num_layers + 1
+
+
+def layerwise_param_groups(model, *, lr: float, decay: float, weight_decay: float, decay_names: set[str]) -> list[dict]:
+    """AdamW parameter groups with layer-wise learning-rate decay (Howard & Ruder 2018; Sun et al. 2019,
+    "How to Fine-Tune BERT for Text Classification"): a parameter at depth d (`layer_depth`) of a model
+    with L layers trains at lr × decay^(L + 1 - d). Weight decay applies to `decay_names` only, as in
+    Trainer's own two groups. The learning-rate schedule scales every group's rate alike."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    indices = [int(m.group(1)) for n, _ in named if (m := _LAYER_INDEX.search(n))]
+    num_layers = max(indices) + 1 if indices else 0
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in named:
+        depth = layer_depth(name, num_layers)
+        decayed = name in decay_names
+        group = groups.setdefault((depth, decayed), {
+            "params": [], "weight_decay": weight_decay if decayed else 0.0,
+            "lr": lr * decay ** (num_layers + 1 - depth)})
+        group["params"].append(param)
+    # the head's groups first: Trainer logs the first group's rate as `learning_rate` (the peak rate, as without decay)
+    return [groups[key] for key in sorted(groups, key=lambda k: (-k[0], k[1]))]
 
 
 def format_log(step: int, max_steps: int, logs: dict) -> str:

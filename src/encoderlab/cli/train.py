@@ -3,7 +3,7 @@
 Every option of a run is a field of the task's config (src/encoderlab/config.py, */config.py) with its help
 text and flags in the field's metadata, so names, defaults and help are written once (as HfArgumentParser
 does). An option left out on the command line is "not given": `build_config` applies `--config` values,
-then the dataclass defaults (shown in `--help`).
+then the model's recipe values, then the dataclass defaults (both shown in `--help`).
 """
 from __future__ import annotations
 
@@ -44,8 +44,13 @@ def config_parameters(config_cls) -> list[inspect.Parameter]:
         kind = field_kind(f)
         flags = list(md.get("flags") or (f"--{f.name.replace('_', '-')}",))
         text = md.get("help", "")
+        shown = []
         if md.get("show_default", True) and f.default is not MISSING and f.default is not None and f.default != "":
-            text += f" [{_shown_default(f.default)}]"
+            shown.append(_shown_default(f.default))
+        shown += [f"{model}: {_shown_default(values[f.name])}"           # a model's recipe (build_config)
+                  for model, values in getattr(config_cls, "MODEL_DEFAULTS", {}).items() if f.name in values]
+        if shown:
+            text += f" [{'; '.join(shown)}]"
         if kind is bool:
             long = flags[0]
             flags[0] = f"{long}/--no-{long[2:]}"

@@ -1,0 +1,60 @@
+"""The 30-minute QA recipe for builtin:minilm-l6 (docs/recipe.md): its sweep files stay valid, and its values
+are the defaults of `train qa` on that model (CLI, config files, sweeps), below a config file and flags."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _helpers import run_cli
+
+from encoderlab.config import build_config
+from encoderlab.qa.config import QATrainConfig
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "minilm-squad-30min"
+RECIPE_LR = 2e-4            # the sweeps' best (docs/recipe.md); the plain default is 5e-5
+
+
+@pytest.mark.timeout(60)
+def test_minilm_qa_runs_take_the_recipe_unless_told_otherwise(tmp_path):
+    cfg = build_config(QATrainConfig, None, {})                           # the default model is builtin:minilm-l6
+    assert cfg.model == "builtin:minilm-l6"
+    assert (cfg.learning_rate, cfg.layerwise_lr_decay) == (RECIPE_LR, 1.0)
+    assert build_config(QATrainConfig, None, {"model": "builtin:minilm-l6"}).learning_rate == RECIPE_LR
+    # a flag, then a config file, override it
+    assert build_config(QATrainConfig, None, {"learning_rate": 3e-5}).learning_rate == 3e-5
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text("learning_rate: 7e-5\n")
+    cfg = build_config(QATrainConfig, run_yaml, {})
+    assert (cfg.learning_rate, cfg.warmup_ratio) == (7e-5, 0.1)
+    # other models, and other tasks on the same model, keep the plain defaults
+    other = build_config(QATrainConfig, None, {"model": "scratch:bert-tiny"})
+    assert (other.learning_rate, other.layerwise_lr_decay) == (5e-5, 1.0)
+    from encoderlab.classify.config import ClassifyTrainConfig
+
+    assert build_config(ClassifyTrainConfig, None, {}).learning_rate == 5e-5
+    # a model named in the YAML file counts too
+    run_yaml.write_text("model: scratch:bert-tiny\n")
+    assert build_config(QATrainConfig, run_yaml, {}).learning_rate == 5e-5
+
+
+@pytest.mark.timeout(60)
+def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run_cli(capsys, "train", "qa", "--help")
+    assert code == 0
+    assert f"[5e-05; builtin:minilm-l6: 0.0002]" in " ".join(out.split())
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml"])
+def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_file):
+    from encoderlab.sweep.config import load_sweep
+    from encoderlab.sweep.runner import check_params_fit, load_base_config
+
+    spec = load_sweep(RECIPE / sweep_file)
+    base = load_base_config("qa", RECIPE / "base.yaml")
+    check_params_fit(spec, base)
+    assert spec.metric == "f1" and spec.goal == "maximize"
+    # trials are scored on the validation carve-out of the train half only, all with one time budget
+    assert base["train_split"] == "train" and base["eval_split"] is None and base["eval"] is None
+    assert base["validation_fraction"] == 0.1 and base["time_budget"] == "8m"
