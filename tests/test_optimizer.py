@@ -7,6 +7,25 @@ import torch
 from encoderlab import training
 
 
+def _tiny_trainer(tmp_path, **options):
+    """The engine's Trainer over a scratch BERT-tiny QA model (2 layers) and a one-row data set."""
+    import datasets
+
+    from encoderlab.models import load_model
+    from encoderlab.runs import RunDir
+    from encoderlab.training import DynamicPadCollator, TrainConfig, make_trainer
+
+    resolved = load_model("scratch:bert-tiny", "qa", seed=0)
+    cfg = TrainConfig(model="scratch:bert-tiny", output_dir=str(tmp_path / "run"), precision="fp32", **options)
+    run = RunDir(cfg.output_dir)
+    run.path.mkdir(parents=True)
+    ds = datasets.Dataset.from_dict({"input_ids": [[101, 102]], "attention_mask": [[1, 1]], "length": [2]})
+    trainer = make_trainer(model=resolved.model, tokenizer=resolved.tokenizer, cfg=cfg, run=run, train_dataset=ds,
+                           collator=DynamicPadCollator(resolved.tokenizer), evaluator=None, metric="f1",
+                           greater_is_better=True)
+    return trainer, cfg, resolved.model
+
+
 @pytest.mark.timeout(30)
 def test_fused_adamw_matches_the_reference_for_loop_update():
     torch.manual_seed(0)
@@ -45,21 +64,7 @@ def test_adamw_kind_falls_back_from_fused_to_foreach(monkeypatch):
 
 @pytest.mark.timeout(120)
 def test_engine_builds_the_fused_adamw_with_trainers_settings(tmp_path, monkeypatch):
-    import datasets
-
-    from encoderlab.models import load_model
-    from encoderlab.runs import RunDir
-    from encoderlab.training import DynamicPadCollator, TrainConfig, make_trainer
-
-    resolved = load_model("scratch:bert-tiny", "qa", seed=0)
-    cfg = TrainConfig(model="scratch:bert-tiny", output_dir=str(tmp_path / "run"), learning_rate=3e-4,
-                      weight_decay=0.05, max_steps=1, precision="fp32")
-    run = RunDir(cfg.output_dir)
-    run.path.mkdir(parents=True)
-    ds = datasets.Dataset.from_dict({"input_ids": [[101, 102]], "attention_mask": [[1, 1]], "length": [2]})
-    trainer = make_trainer(model=resolved.model, tokenizer=resolved.tokenizer, cfg=cfg, run=run, train_dataset=ds,
-                           collator=DynamicPadCollator(resolved.tokenizer), evaluator=None, metric="f1",
-                           greater_is_better=True)
+    trainer, _, _ = _tiny_trainer(tmp_path, learning_rate=3e-4, weight_decay=0.05, max_steps=1)
     opt = trainer.create_optimizer()
     assert type(opt) is torch.optim.AdamW
     assert training.adamw_kind("cpu") == "fused"              # torch >= 2.4 has the fused CPU kernel
@@ -76,24 +81,11 @@ def test_engine_builds_the_fused_adamw_with_trainers_settings(tmp_path, monkeypa
 
 @pytest.mark.timeout(120)
 def test_layerwise_lr_decay_gives_each_layer_its_rate_and_the_schedule_scales_them(tmp_path):
-    import datasets
-
-    from encoderlab.models import load_model
-    from encoderlab.runs import RunDir
-    from encoderlab.training import DynamicPadCollator, TrainConfig, make_trainer
-
-    resolved = load_model("scratch:bert-tiny", "qa", seed=0)          # 2 transformer layers
-    cfg = TrainConfig(model="scratch:bert-tiny", output_dir=str(tmp_path / "run"), learning_rate=1e-3,
-                      weight_decay=0.05, max_steps=10, warmup_ratio=0.0, layerwise_lr_decay=0.5, precision="fp32")
-    run = RunDir(cfg.output_dir)
-    run.path.mkdir(parents=True)
-    ds = datasets.Dataset.from_dict({"input_ids": [[101, 102]], "attention_mask": [[1, 1]], "length": [2]})
-    trainer = make_trainer(model=resolved.model, tokenizer=resolved.tokenizer, cfg=cfg, run=run, train_dataset=ds,
-                           collator=DynamicPadCollator(resolved.tokenizer), evaluator=None, metric="f1",
-                           greater_is_better=True)
+    trainer, cfg, model = _tiny_trainer(tmp_path, learning_rate=1e-3, weight_decay=0.05, max_steps=10,    # 2 layers
+                                        warmup_ratio=0.0, layerwise_lr_decay=0.5)
     opt = trainer.create_optimizer()
     rate = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
-    named = dict(resolved.model.named_parameters())
+    named = dict(model.named_parameters())
     assert len(rate) == len(named)                                        # every parameter exactly once
     expect = {"bert.embeddings.word_embeddings.weight": (1e-3 * 0.5 ** 3, 0.05),
               "bert.embeddings.LayerNorm.weight": (1e-3 * 0.5 ** 3, 0.0),
