@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, SQUAD_DEV, SQUAD_SPLIT, append_section, matmul_gflops, require_shared_data  # noqa: E402
@@ -34,7 +35,7 @@ TARGET_EM, TARGET_F1 = 65.0, 75.0
 
 def snapshot_callback(out_dir: Path, moments: list[float], t_start: float, marks: list[dict]):
     """A TrainerCallback saving the model (safetensors + tokenizer) once the run's wall time passes each of
-    `moments` (seconds since `t_start`); appends {"dir", "seconds", "step"} to `marks`."""
+    `moments` (seconds since `t_start`); appends {"dir", "seconds", "step", "max_steps"} to `marks`."""
     from transformers import TrainerCallback
 
     class Snapshots(TrainerCallback):
@@ -51,7 +52,8 @@ def snapshot_callback(out_dir: Path, moments: list[float], t_start: float, marks
     return Snapshots()
 
 
-def run_encoderlab(recipe: Path, budget: str, snapshots: int, out_dir: Path) -> list[dict]:
+def run_encoderlab(recipe: Path, budget: str, snapshots: int, out_dir: Path) -> tuple[list[dict], Any, dict]:
+    """Train the recipe within `budget`, score its snapshots: (curve points, the run's config, its final metrics)."""
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -99,7 +101,7 @@ def run_reference(epochs: float, model_dir: str, out_dir: Path) -> dict:
     print(f"standard recipe, {epochs} epoch(s): EM {em:.2f} F1 {f1:.2f} in {wall / 60:.1f} min", flush=True)
     return {"system": "standard recipe", "minutes": wall / 60, "exact": em, "f1": f1,
             "what": f"{epochs} epoch(s) at 256/64, lr 1e-4, batch 16: {row['train_feat_per_s']:.2f} train "
-                    f"features/s, {row['infer_feat_per_s']:.1f} inference features/s", "raw": row}
+                    f"features/s, {row['infer_feat_per_s']:.1f} inference features/s"}
 
 
 def plot(points: list[dict], budget_minutes: float, path: Path) -> None:
@@ -108,6 +110,7 @@ def plot(points: list[dict], budget_minutes: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from encoderlab.reports.plots import figure_bytes
     from encoderlab.runs import write_output
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -128,12 +131,9 @@ def plot(points: list[dict], budget_minutes: float, path: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("MiniLM-L6 on SQuAD v1.1 (train half -> test half), 2-core CPU")
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    data = figure_bytes(fig)
     plt.close(fig)
-    write_output(path, buf.getvalue())
+    write_output(path, data)
     print(f"wrote {path}")
 
 

@@ -42,7 +42,7 @@ def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run_cli(capsys, "train", "qa", "--help")
     assert code == 0
-    assert f"[5e-05; builtin:minilm-l6: 0.0002]" in " ".join(out.split())
+    assert "[5e-05; builtin:minilm-l6: 0.0002]" in " ".join(out.split())
 
 
 @pytest.mark.timeout(60)
