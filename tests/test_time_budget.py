@@ -130,3 +130,87 @@ def test_sweep_trials_get_the_base_configs_budget():
     bad = trial_config("qa", {"time_budget": "forever"}, {}, {}, "runs/t1")
     with pytest.raises(EncoderlabError, match="time_budget"):
         bad.validate()
+
+
+class _TokenClock(__import__("torch").nn.Module):
+    """A stand-in model whose forward pass takes `per_token` seconds per (padded) input token."""
+
+    def __init__(self, per_token: float):
+        import torch
+
+        super().__init__()
+        self.per_token, self.calls = per_token, []
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids, attention_mask=None, **kwargs):
+        self.calls.append(tuple(input_ids.shape))
+        time.sleep(self.per_token * input_ids.numel())
+        return {"logits": input_ids.float()}
+
+
+@pytest.mark.timeout(30)
+def test_padded_tokens_counts_each_batch_at_its_longest_row():
+    import numpy as np
+
+    from encoderlab.training import padded_tokens
+
+    assert padded_tokens(np.array([9, 7, 3, 2, 2]), 2) == 2 * 9 + 2 * 3 + 1 * 2
+    assert padded_tokens(np.array([5]), 64) == 5 and padded_tokens(np.array([], dtype=np.int64), 4) == 0
+
+
+@pytest.mark.timeout(60)
+def test_evaluation_time_is_estimated_from_one_timed_batch_scaled_by_padded_tokens():
+    import numpy as np
+    import torch
+
+    from encoderlab.models import load_model
+    from encoderlab.training import DynamicPadCollator, estimate_forward_seconds, padded_tokens
+
+    tokenizer = load_model("scratch:bert-tiny", "qa").tokenizer
+    rng = np.random.default_rng(3)
+    rows = [[101] + [1000 + int(t) for t in rng.integers(0, 500, size=n)] + [102]
+            for n in rng.integers(20, 300, size=400)]
+    lengths = np.array([len(r) for r in rows])
+    model = _TokenClock(per_token=2e-6)
+    state = torch.random.get_rng_state()
+    estimate = estimate_forward_seconds(model, rows, DynamicPadCollator(tokenizer), batch_size=32,
+                                        device=torch.device("cpu"), precision="fp32")
+    assert model.calls and model.calls[0][0] == 32 and len(model.calls) == 1     # one batch timed
+    assert torch.equal(torch.random.get_rng_state(), state)                       # training RNG untouched
+    whole = padded_tokens(np.sort(lengths)[::-1], 32) * 2e-6     # what the longest-first evaluation would sleep
+    assert 0.9 * whole <= estimate <= 1.25 * whole, (estimate, whole)
+    assert estimate_forward_seconds(model, [], DynamicPadCollator(tokenizer), batch_size=32,
+                                    device=torch.device("cpu"), precision="fp32") == 0.0
+
+
+@pytest.mark.timeout(60)
+def test_first_plan_times_the_evaluation_instead_of_guessing():
+    from types import SimpleNamespace
+
+    import torch
+
+    from encoderlab.models import load_model
+    from encoderlab.training import TimeBudgetCallback
+
+    tokenizer = load_model("scratch:bert-tiny", "qa").tokenizer
+    rows = [[101] + [2000] * 98 + [102]] * 256
+    model = _TokenClock(per_token=1e-5)                  # a batch of 64 x 100 tokens: 0.064 s
+    callback = TimeBudgetCallback(600.0, eval_input_ids=rows, log=lambda m: None)
+    args = SimpleNamespace(eval_strategy="steps", eval_steps=1000, per_device_train_batch_size=8,
+                           gradient_accumulation_steps=1, per_device_eval_batch_size=64, device=torch.device("cpu"),
+                           load_best_model_at_end=False, get_warmup_steps=lambda n: 0)
+    callback.trainer = SimpleNamespace(run_started=time.time(), seconds_before=0.0, resume_state={}, lr_scheduler=None,
+                                       steps_before_budget=0, model=model, args=args, processing_class=tokenizer,
+                                       accelerator=SimpleNamespace(num_processes=1))
+    state = SimpleNamespace(max_steps=10_000, global_step=0, is_world_process_zero=True)
+    control = SimpleNamespace(should_training_stop=False)
+    callback.on_train_begin(args, state, control, train_dataloader=range(500))
+    callback.step_times = [2.0] * 5                      # 2 s a step: the guess would be 8 rows x 2 s / 3 x 256
+    guess = callback.eval_cost()
+    assert guess == pytest.approx(2.0 / 8 / 3 * 256)
+    callback.last_end = time.time()
+    state.global_step = 6
+    callback.on_step_end(args, state, control)
+    assert len(model.calls) == 1 and callback.measured and callback.paused
+    assert callback.eval_cost() == pytest.approx(4 * 64 * 100 * 1e-5, rel=0.5)    # four batches of 64 x 100
+    assert callback.eval_cost() < guess / 20

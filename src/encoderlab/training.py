@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -269,6 +269,33 @@ def forward_batches(model, batches: Iterable[dict], *, device, precision: str, d
             model.train()
 
 
+def padded_tokens(lengths: np.ndarray, batch_size: int) -> int:
+    """Tokens (padding included) of `lengths` cut into batches of `batch_size` in this order, each padded to
+    its longest row."""
+    return int(sum(len(chunk) * int(chunk.max()) for chunk in
+                   (lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size))))
+
+
+def estimate_forward_seconds(model, input_ids: Sequence[Sequence[int]], collator, *, batch_size: int, device,
+                             precision: str, seed: int = 0) -> float:
+    """Seconds the evaluation loop (`predict_in_order`: longest-first batches of `batch_size`) would spend in
+    the model's forward passes over rows `input_ids`, from timing one batch of `batch_size` rows drawn at
+    random (their own generator: the training's random state is untouched): the sample's seconds per padded
+    token times the padded tokens of the whole evaluation. (Attention's cost per token grows with the length,
+    a small share at these lengths; a random batch pads more than a longest-first one, which errs long.)"""
+    lengths = np.fromiter((len(x) for x in input_ids), dtype=np.int64, count=len(input_ids))
+    if not len(lengths):
+        return 0.0
+    rows = np.random.default_rng(seed).choice(len(lengths), size=min(batch_size, len(lengths)), replace=False)
+    batch = collator([{"input_ids": list(input_ids[i]), "attention_mask": [1] * int(lengths[i])} for i in rows])
+    start = time.perf_counter()
+    for _ in forward_batches(model, [batch], device=device, precision=precision, show_progress=False):
+        pass
+    seconds = time.perf_counter() - start
+    whole = padded_tokens(np.sort(lengths)[::-1], batch_size)
+    return seconds * whole / padded_tokens(lengths[rows], batch_size)
+
+
 def _progress(items: Iterable, desc: str, show: bool, total: int | None = None) -> Iterator:
     if not show:
         yield from items
@@ -280,7 +307,8 @@ def _progress(items: Iterable, desc: str, show: bool, total: int | None = None) 
 
 def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset, collator,
                  evaluator: Callable[[Any], dict[str, float]] | None, metric: str, greater_is_better: bool,
-                 callbacks: list | None = None, started: float | None = None, eval_size: int | None = None,
+                 callbacks: list | None = None, started: float | None = None,
+                 eval_input_ids: Sequence[Sequence[int]] | None = None,
                  log: Callable[[str], None] = print, train_accuracy: Callable[[Any, dict], Any] | None = None):
     """A Trainer whose evaluation is the task's `evaluator` and whose logs go to history.jsonl.
 
@@ -290,8 +318,9 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
     gradient accumulation, all processes). The window restarts with each log and with each (resumed) train().
     `callbacks` are extra TrainerCallback objects (e.g. a sweep's pruning hook). With ``cfg.time_budget``
     a `TimeBudgetCallback` fits the run into the budget counted from `started` (the time the task's
-    train function began; default: now), `eval_size` (rows the evaluator predicts) sizes its first
-    estimate of an evaluation's cost, and `log` gets its line with the chosen number of steps.
+    train function began; default: now), `eval_input_ids` (the token ids of the rows the evaluator
+    predicts) size its estimate of an evaluation's cost, and `log` gets its line with the chosen number of
+    steps.
     """
     from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
     from transformers.trainer_callback import ProgressCallback
@@ -422,7 +451,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     budget = cfg.time_budget_seconds()
     if budget is not None:
-        budget_callback = TimeBudgetCallback(budget, run=run, eval_size=eval_size, log=log)
+        budget_callback = TimeBudgetCallback(budget, run=run, eval_input_ids=eval_input_ids,
+                                             precision=resolve_precision(cfg.precision), log=log)
         callbacks.append(budget_callback)
     callbacks.extend(extra_callbacks)
     # Trainer insists on an eval_dataset when evaluation is on; ours is the evaluator's own data.
@@ -497,9 +527,12 @@ class TimeBudgetCallback(_TrainerCallback):
     horizon (and warm-up) to N, so the schedule ends on time; it plans again after every step (seconds per
     step: the mean of the last `window` steps, so a machine that slows down shortens the run early) and
     with the measured costs after every evaluation + checkpoint. Until the first evaluation its cost is
-    estimated as `eval_size` rows at a third of the training time per row (forward only), a save as 16
-    bytes per parameter at 100 MB/s. As a safety net it stops training (with a final evaluation and
-    checkpoint) as soon as one more step would not leave time for them, even using the plan's margin
+    estimated by timing the model's forward pass over one batch of randomly chosen evaluation rows
+    (`eval_input_ids`, at the evaluation batch size, scaled by padded tokens to the whole evaluation:
+    `estimate_forward_seconds`) once the steps are measured; before that, and without the rows, as
+    `eval_size` rows at a third of the training time per row. A save is estimated as 16 bytes per parameter
+    at 100 MB/s. As a safety net it stops training (with a final evaluation and checkpoint) as soon as one
+    more step would not leave time for them, even using the plan's margin
     (2 % of the budget + 1 s). The first plan is logged and recorded in history.jsonl
     (``time_budget_steps``, ``time_budget_epochs``, ``seconds_per_step``), and so is the end (the steps
     trained, ``stopped_by_time`` when the safety net stopped it)."""
@@ -508,8 +541,12 @@ class TimeBudgetCallback(_TrainerCallback):
     window = 20
 
     def __init__(self, budget: float, *, run: RunDir | None = None, eval_size: int | None = None,
+                 eval_input_ids: Sequence[Sequence[int]] | None = None, precision: str = "fp32",
                  log: Callable[[str], None] = print):
-        self.budget, self.run, self.eval_size, self.log = budget, run, eval_size, log
+        self.budget, self.run, self.log = budget, run, log
+        self.eval_input_ids, self.precision = eval_input_ids, precision
+        self.eval_size = len(eval_input_ids) if eval_input_ids is not None else eval_size
+        self.eval_estimate: float | None = None      # the timed sample's estimate (seconds)
         self.trainer = None                   # set by make_trainer
         self.deadline = math.inf
         self.step_times: list[float] = []
@@ -537,9 +574,24 @@ class TimeBudgetCallback(_TrainerCallback):
             return 0.0
         if self.eval_seconds is not None:
             return self.eval_seconds
+        if self.eval_estimate is not None:
+            return self.eval_estimate
         args = self.trainer.args
         per_row = self.step_seconds() / (args.per_device_train_batch_size * args.gradient_accumulation_steps)
         return per_row / 3 * (self.eval_size or 0)       # a forward pass: ~1/3 of forward + backward
+
+    def time_evaluation(self) -> bool:
+        """Time one sample batch of the evaluation rows (once, before the first plan); True if it ran."""
+        trainer = self.trainer
+        if (self.eval_input_ids is None or self.eval_estimate is not None or self.eval_seconds is not None
+                or trainer.args.eval_strategy == "no" or not len(self.eval_input_ids)):
+            return False
+        processes = max(getattr(trainer.accelerator, "num_processes", 1), 1)   # each predicts a shard
+        self.eval_estimate = estimate_forward_seconds(
+            trainer.model, self.eval_input_ids, DynamicPadCollator(trainer.processing_class),
+            batch_size=trainer.args.per_device_eval_batch_size, device=trainer.args.device,
+            precision=self.precision) / processes
+        return True
 
     def save_cost(self) -> float:
         """One checkpoint (weights, optimizer state, RNG, trainer state)."""
@@ -629,6 +681,9 @@ class TimeBudgetCallback(_TrainerCallback):
         if self.measured:
             self.plan(state, now)
         elif measured >= self.measure_steps or (measured >= 2 and now - self.train_begin >= 0.05 * self.budget):
+            if self.time_evaluation():
+                now = time.time()
+                self.paused = True            # the next step's time does not include the timing
             self.plan(state, now, announce=True)
             self.measured = True
         if state.global_step >= state.max_steps:
@@ -802,7 +857,7 @@ def train_task(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_dataset
     """The training stage of every task: `evaluate` (trainer -> (metrics, output)) as a StepEvaluator, the
     engine's Trainer, `fit`, and the final evaluation's line of history.jsonl (main process). The caller
     saves the model (`save_model`, every rank) and writes its task's files. `trainer_options` go to
-    `make_trainer` (the time budget's ``started`` / ``eval_size`` / ``log``)."""
+    `make_trainer` (the time budget's ``started`` / ``eval_input_ids`` / ``log``)."""
     evaluator = StepEvaluator(evaluate)
     trainer = make_trainer(model=model, tokenizer=tokenizer, cfg=cfg, run=run, train_dataset=train_dataset,
                            collator=collator, evaluator=evaluator, metric=metric,

@@ -170,7 +170,8 @@ def train_classify(cfg: ClassifyTrainConfig, *, resume: bool | str = False, over
         done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                           collator=DynamicPadCollator(tok), evaluate=evaluate, metric=metric,
                           greater_is_better=greater_is_better, callbacks=callbacks, checkpoint=checkpoint,
-                          started=t_start, eval_size=len(eval_feats), log=log, train_accuracy=correct_predictions)
+                          started=t_start, eval_input_ids=eval_feats.input_ids, log=log,
+                          train_accuracy=correct_predictions)
         trainer, result, final, out = done.trainer, done.result, done.final, done.output
         save_model(trainer, run, model_card(cfg, train, evaluation, labels, final, resolved.source))
         if trainer.is_world_process_zero():

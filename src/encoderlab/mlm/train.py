@@ -184,7 +184,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool | str = False, overwrite: bool
         done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_feats.dataset(),
                           collator=collator, evaluate=evaluate, metric=metric, greater_is_better=greater_is_better,
                           callbacks=callbacks, checkpoint=checkpoint, before_training=evaluate_first,
-                          started=t_start, eval_size=len(eval_feats), log=log)
+                          started=t_start, eval_input_ids=eval_feats.columns["input_ids"], log=log)
         trainer, result, final, initial = done.trainer, done.result, done.final, done.initial
         rows = epoch_table(run.history()) if trainer.is_world_process_zero() else []
         summary = {**final, "train_documents": len(train), "train_chunks": len(train_feats),

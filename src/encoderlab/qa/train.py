@@ -138,7 +138,7 @@ def train_qa(cfg: QATrainConfig, *, resume: bool | str = False, overwrite: bool 
         done = train_task(model=model, tokenizer=tok, cfg=cfg, run=run, train_dataset=train_ds,
                           collator=DynamicPadCollator(tok), evaluate=evaluate, metric=metric,
                           greater_is_better=greater_is_better, callbacks=callbacks, checkpoint=checkpoint,
-                          started=t_start, eval_size=len(eval_feats), log=log)
+                          started=t_start, eval_input_ids=eval_feats.input_ids, log=log)
         trainer, result, final, out = done.trainer, done.result, done.final, done.output
         save_model(trainer, run, model_card(cfg, train, evaluation, final, resolved.source))  # every rank
         if trainer.is_world_process_zero():
