@@ -68,11 +68,12 @@ postgres:
 	      || echo "warning: could not install postgresql; the PostgreSQL sweep test will skip"; \
 	  else echo "note: no PostgreSQL server binaries; the PostgreSQL sweep test will skip"; fi; fi
 
+# -n auto: one pytest-xdist worker per core, whole test files per worker (module fixtures built once)
 test: $(STAMP) browser postgres
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 -n auto --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) .venv-latest build *.egg-info src/*.egg-info

@@ -6,8 +6,21 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")          # tests never reach for the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs the suite on pytest-xdist workers (-n auto, one per core): each worker, and every process
+# its tests start, gets its share of the cores (set before torch is imported), not PyTorch's default of one
+# thread per core each, which would oversubscribe them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 from _helpers import REPO, SHARED, shared_file  # noqa: F401  (tests/ is on pytest's pythonpath)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow (real-model) tests first, each file's tests in their own order: on xdist workers
+    (--dist loadfile) the longest files then start at once instead of ending the run alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,13 +12,14 @@ from encoderlab.qa.config import QATrainConfig
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "minilm-squad-30min"
 RECIPE_LR = 2e-4            # the sweeps' best (docs/recipe.md); the plain default is 5e-5
+RECIPE_BATCH = 8            # the sweeps' best; the plain default is 16
 
 
 @pytest.mark.timeout(60)
 def test_minilm_qa_runs_take_the_recipe_unless_told_otherwise(tmp_path):
     cfg = build_config(QATrainConfig, None, {})                           # the default model is builtin:minilm-l6
     assert cfg.model == "builtin:minilm-l6"
-    assert (cfg.learning_rate, cfg.layerwise_lr_decay) == (RECIPE_LR, 1.0)
+    assert (cfg.learning_rate, cfg.layerwise_lr_decay, cfg.train_batch_size) == (RECIPE_LR, 1.0, RECIPE_BATCH)
     assert build_config(QATrainConfig, None, {"model": "builtin:minilm-l6"}).learning_rate == RECIPE_LR
     # a flag, then a config file, override it
     assert build_config(QATrainConfig, None, {"learning_rate": 3e-5}).learning_rate == 3e-5
@@ -28,7 +29,7 @@ def test_minilm_qa_runs_take_the_recipe_unless_told_otherwise(tmp_path):
     assert (cfg.learning_rate, cfg.warmup_ratio) == (7e-5, 0.1)
     # other models, and other tasks on the same model, keep the plain defaults
     other = build_config(QATrainConfig, None, {"model": "scratch:bert-tiny"})
-    assert (other.learning_rate, other.layerwise_lr_decay) == (5e-5, 1.0)
+    assert (other.learning_rate, other.layerwise_lr_decay, other.train_batch_size) == (5e-5, 1.0, 16)
     from encoderlab.classify.config import ClassifyTrainConfig
 
     assert build_config(ClassifyTrainConfig, None, {}).learning_rate == 5e-5
@@ -46,7 +47,7 @@ def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml"])
+@pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml", "sweep-batch.yaml"])
 def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_file):
     from encoderlab.sweep.config import load_sweep
     from encoderlab.sweep.runner import check_params_fit, load_base_config
