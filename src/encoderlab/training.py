@@ -529,8 +529,8 @@ class TimeBudgetCallback(_TrainerCallback):
     with the measured costs after every evaluation + checkpoint. Until the first evaluation its cost is
     estimated by timing the model's forward pass over one batch of randomly chosen evaluation rows
     (`eval_input_ids`, at the evaluation batch size, scaled by padded tokens to the whole evaluation:
-    `estimate_forward_seconds`) once the steps are measured; before that, and without the rows, as
-    `eval_size` rows at a third of the training time per row. A save is estimated as 16 bytes per parameter
+    `estimate_forward_seconds`) once the steps are measured; before that, as a third of the training time
+    per evaluation row (no cost without the rows). A save is estimated as 16 bytes per parameter
     at 100 MB/s. As a safety net it stops training (with a final evaluation and checkpoint) as soon as one
     more step would not leave time for them, even using the plan's margin
     (2 % of the budget + 1 s). The first plan is logged and recorded in history.jsonl
@@ -540,12 +540,11 @@ class TimeBudgetCallback(_TrainerCallback):
     measure_steps = 5           # measured steps (the first step, with its one-off costs, is not measured)
     window = 20
 
-    def __init__(self, budget: float, *, run: RunDir | None = None, eval_size: int | None = None,
+    def __init__(self, budget: float, *, run: RunDir | None = None,
                  eval_input_ids: Sequence[Sequence[int]] | None = None, precision: str = "fp32",
                  log: Callable[[str], None] = print):
         self.budget, self.run, self.log = budget, run, log
         self.eval_input_ids, self.precision = eval_input_ids, precision
-        self.eval_size = len(eval_input_ids) if eval_input_ids is not None else eval_size
         self.eval_estimate: float | None = None      # the timed sample's estimate (seconds)
         self.trainer = None                   # set by make_trainer
         self.deadline = math.inf
@@ -578,13 +577,13 @@ class TimeBudgetCallback(_TrainerCallback):
             return self.eval_estimate
         args = self.trainer.args
         per_row = self.step_seconds() / (args.per_device_train_batch_size * args.gradient_accumulation_steps)
-        return per_row / 3 * (self.eval_size or 0)       # a forward pass: ~1/3 of forward + backward
+        return per_row / 3 * len(self.eval_input_ids or ())     # a forward pass: ~1/3 of forward + backward
 
     def time_evaluation(self) -> bool:
         """Time one sample batch of the evaluation rows (once, before the first plan); True if it ran."""
         trainer = self.trainer
-        if (self.eval_input_ids is None or self.eval_estimate is not None or self.eval_seconds is not None
-                or trainer.args.eval_strategy == "no" or not len(self.eval_input_ids)):
+        if (not self.eval_input_ids or self.eval_estimate is not None or self.eval_seconds is not None
+                or trainer.args.eval_strategy == "no"):
             return False
         processes = max(getattr(trainer.accelerator, "num_processes", 1), 1)   # each predicts a shard
         self.eval_estimate = estimate_forward_seconds(

@@ -2,7 +2,8 @@
 
 Trains on the 1,457 questions of the bundled sample's training articles (SQuAD v1.1 dev, `train`
 half) for one epoch (198 steps of 8) and scores all 227 questions of its held-out articles (`test` half).
-About 4.5 minutes on a 2-core AMD EPYC without bf16 (fp32), less where bf16 is fast.
+About 4.5 minutes on a 2-core AMD EPYC without bf16 (fp32) with both cores, 6.1 minutes on one pytest-xdist
+worker (one thread) in `make test`; less where bf16 is fast.
 
 Floors: honest runs of this configuration reached EM 9.25 / F1 18.25 with start / end token accuracy
 0.109 / 0.085 (2-core AMD EPYC, fp32, seed 42, 2026-12-01), and EM 7.5 / F1 17.1 and EM 5.0 / F1 14.3
