@@ -58,6 +58,10 @@ class TrainConfig:
     layerwise_lr_decay: float = option(1.0, "Layer-wise learning-rate decay: transformer layer k of L trains at "
                                        "lr × decay^(L+1-k), the embeddings at lr × decay^(L+1), the task head at lr "
                                        "(1: off).", "--layerwise-lr-decay", "--llrd", panel=_TRAINING)
+    weight_averaging: float = option(0.0, "Stochastic weight averaging: the uniform average of the weights after "
+                                     "each optimizer step over the last FRACTION of the steps becomes the model "
+                                     "(its final evaluation, checkpoint and save; 0: off).", "--weight-averaging",
+                                     panel=_TRAINING)
     precision: str = option("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on a GPU, bf16 on CPUs fast at it, "
                             "else fp32).", panel=_TRAINING)
     compile: str = option("auto", "auto | on | off: torch.compile the model (dynamic shapes) for training and "
@@ -96,6 +100,7 @@ class TrainConfig:
         "max_steps": (-1, None, True, True), "warmup_ratio": (0, 1, True, False),
         "weight_decay": (0, None, True, True), "gradient_accumulation_steps": (1, None, True, True),
         "max_grad_norm": (0, None, True, True), "layerwise_lr_decay": (0, 1, False, True),
+        "weight_averaging": (0, 1, True, True),
         "eval_steps": (1, None, True, True),
         "logging_steps": (1, None, True, True), "save_total_limit": (1, None, True, True),
         "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
@@ -138,6 +143,11 @@ class TrainConfig:
                                   f"(or -1: use the epochs), not 0")
         if self.time_budget is not None:
             parse_duration(self.time_budget, f"time_budget ({option_flag(type(self), 'time_budget')})")
+        if self.weight_averaging and self.early_stopping_patience is not None:
+            raise EncoderlabError(f"weight_averaging ({option_flag(type(self), 'weight_averaging')}) and "
+                                  f"early_stopping_patience ({option_flag(type(self), 'early_stopping_patience')}) "
+                                  f"exclude each other: early stopping keeps the best checkpoint, averaging the "
+                                  f"mean of the last steps; choose one")
         if self.compile not in COMPILE_CHOICES:
             raise EncoderlabError(f"compile ({option_flag(type(self), 'compile')}) must be "
                                   f"{', '.join(COMPILE_CHOICES)}, not {self.compile!r}")
@@ -159,6 +169,20 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def training_summary(self) -> str:
+        """The training settings in one line, for model cards (every task's card shows the same line)."""
+        parts = [f"max_steps {self.max_steps}" if self.max_steps > 0 else f"{self.num_train_epochs:g} epochs",
+                 f"learning_rate {self.learning_rate:g} ({self.lr_scheduler_type}, warmup_ratio {self.warmup_ratio:g})",
+                 f"batch {self.train_batch_size} x {self.gradient_accumulation_steps}",
+                 f"weight_decay {self.weight_decay:g}"]
+        if self.layerwise_lr_decay < 1:
+            parts.append(f"layerwise_lr_decay {self.layerwise_lr_decay:g}")
+        if self.weight_averaging > 0:
+            parts.append(f"weights averaged over the last {self.weight_averaging:g} of the steps")
+        if self.time_budget is not None:
+            parts.append(f"time_budget {self.time_budget}")
+        return ", ".join(parts + [f"seed {self.seed}"])
 
 
 def best_metric(cfg: TrainConfig, allowed=lambda name: True) -> tuple[str, bool]:

@@ -349,6 +349,9 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
             self.loss_before = state.get("loss_sum", 0.0)
             self.seconds_before = float(state.get("seconds", 0.0))
             self.loss_before_known = resume_from_checkpoint is None or "loss_sum" in state
+            for cb in self.callback_handler.callbacks:      # callbacks with state in the checkpoint
+                if hasattr(cb, "load_state"):
+                    cb.load_state(resume_from_checkpoint, self.model)
             try:
                 return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
             except BaseException:
@@ -454,6 +457,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         budget_callback = TimeBudgetCallback(budget, run=run, eval_input_ids=eval_input_ids,
                                              precision=resolve_precision(cfg.precision), log=log)
         callbacks.append(budget_callback)
+    if cfg.weight_averaging > 0:       # after the time budget's callback: it sees the step that ends the run
+        callbacks.append(WeightAveragingCallback(cfg.weight_averaging, run=run, log=log))
     callbacks.extend(extra_callbacks)
     # Trainer insists on an eval_dataset when evaluation is on; ours is the evaluator's own data.
     placeholder = train_dataset.select(range(1)) if evaluator is not None else None
@@ -722,6 +727,89 @@ class TimeBudgetCallback(_TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self._record(state.global_step, state.global_step, stopped_by_time=self.stopped_by_time)
+
+
+class WeightAveragingCallback(_TrainerCallback):
+    """Stochastic weight averaging (``--weight-averaging FRACTION``; Izmailov et al. 2018) over the run's own
+    schedule: the uniform average of the trainable weights after each optimizer step of the last `fraction`
+    of ``state.max_steps`` (torch's SWA update), taken by the model at the last step — before that step's
+    evaluation and checkpoint, so the final metrics, checkpoint and saved model are the average's. When a time
+    budget moves ``max_steps`` later, an average begun too early starts again at the new window; moved earlier,
+    it averages the steps left. The average goes into every checkpoint (`STATE`, with the number of steps in
+    it) and a resumed run continues it. The end is logged and recorded in history.jsonl
+    (``weight_average_steps``, ``weight_average_from``)."""
+
+    STATE = "weight_average.safetensors"
+
+    def __init__(self, fraction: float, *, run: RunDir | None = None, log: Callable[[str], None] = print):
+        from torch.optim.swa_utils import get_swa_multi_avg_fn
+
+        self.fraction, self.run, self.log = fraction, run, log
+        self.update = get_swa_multi_avg_fn()
+        self.average: list[torch.Tensor] | None = None
+        self.count = 0           # steps in the average
+        self.first = 0           # its first step
+
+    @staticmethod
+    def parameters(model) -> list[tuple[str, torch.Tensor]]:
+        return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+    def window_start(self, max_steps: int) -> int:
+        """The last step before the averaged ones."""
+        return max(math.floor(max_steps * (1.0 - self.fraction)), 0)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        start = self.window_start(state.max_steps)
+        if self.count and self.first <= start:          # the window moved later: begin again inside it
+            self.average, self.count = None, 0
+        if step > start:
+            params = [p.detach() for _, p in self.parameters(model)]
+            if self.average is None:
+                self.average = [p.to(torch.float32, copy=True) for p in params]
+                self.first, self.count = step, 1
+            else:
+                self.update(self.average, [p.float() for p in params], self.count)
+                self.count += 1
+        if (step >= state.max_steps or control.should_training_stop) and self.count:
+            self.apply(model, state)
+
+    def apply(self, model, state) -> None:
+        with torch.no_grad():
+            for (_, p), avg in zip(self.parameters(model), self.average):
+                p.copy_(avg)
+        if state.is_world_process_zero:
+            self.log(f"weight averaging: the model takes the mean of the weights of steps {self.first}-{state.global_step} "
+                     f"({self.count} steps)")
+            if self.run is not None:
+                self.run.append_history({"step": state.global_step, "weight_average_steps": self.count,
+                                         "weight_average_from": self.first})
+        self.average, self.count = None, 0
+
+    def save_state(self, directory: Path, model) -> None:
+        """Write the average so far into a checkpoint being saved (nothing before the window)."""
+        from safetensors.torch import save_file
+
+        if self.count:
+            names = [n for n, _ in self.parameters(model)]
+            save_file({n: t.contiguous() for n, t in zip(names, self.average)}, str(Path(directory) / self.STATE),
+                      metadata={"count": str(self.count), "first": str(self.first)})
+
+    def load_state(self, checkpoint: str | None, model) -> None:
+        """Continue the average a checkpoint holds (none: start afresh)."""
+        from safetensors import safe_open
+
+        self.average, self.count = None, 0
+        path = Path(checkpoint) / self.STATE if checkpoint else None
+        if path is None or not path.is_file():
+            return
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            names = [n for n, _ in self.parameters(model)]
+            if set(f.keys()) != set(names):
+                raise EncoderlabError(f"{path}: its weight average does not match the model's parameters")
+            self.average = [f.get_tensor(n).to(p.device) for n, p in self.parameters(model)]
+        self.count, self.first = int(meta.get("count", 0)), int(meta.get("first", 0))
 
 
 def set_schedule_horizon(trainer, total: int) -> None:
@@ -1007,6 +1095,10 @@ def save_checkpoint_atomically(trainer) -> None:
     trainer.accelerator.wait_for_everyone()
     try:
         trainer.save_model(str(tmp), _internal_call=True)
+        if args.should_save:
+            for cb in trainer.callback_handler.callbacks:
+                if hasattr(cb, "save_state"):
+                    cb.save_state(tmp, trainer.model)
         _test_fault_in_save(step)
         if state.best_global_step:
             best = root / f"checkpoint-{state.best_global_step}"

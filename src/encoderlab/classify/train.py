@@ -77,7 +77,7 @@ base_model: {cfg.model}
 - Training data: `{cfg.train}`: {len(train)} texts ({counts}){"; stratified limit" if cfg.limit and cfg.stratify else ""}
 - Evaluation data: `{cfg.eval or f"{cfg.validation_fraction:g} of {cfg.train} (stratified carve-out)"}`: {len(evaluation)} texts
 - Inputs: text column `{train.text_column}`{f", pair column `{train.text_pair_column}`" if train.pairs is not None else ""}; max_seq_length {cfg.max_seq_length}, truncation {cfg.truncation}
-- Training: {cfg.num_train_epochs} epochs (max_steps {cfg.max_steps}), learning_rate {cfg.learning_rate}, batch {cfg.train_batch_size} x {cfg.gradient_accumulation_steps}, warmup_ratio {cfg.warmup_ratio}, weight_decay {cfg.weight_decay}, seed {cfg.seed}
+- Training: {cfg.training_summary()}
 
 ## Evaluation ({metrics.get("total")} texts)
 | metric | value |

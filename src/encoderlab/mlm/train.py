@@ -107,7 +107,7 @@ base_model: {cfg.model}
 - Corpus: `{cfg.corpus}`: {len(train)} training documents, {summary['train_chunks']} sequences, {summary['train_tokens']:,} tokens
 - Held out: `{evaluation.spec}`: {len(evaluation)} documents, {summary['eval_masked_tokens']:,} masked tokens (fixed masks, seed {cfg.seed})
 - Masking: {cfg.mlm_probability:.0%} of tokens (80% [MASK], 10% random, 10% unchanged){", whole words" if cfg.whole_word_mask else ""}; max_seq_length {cfg.max_seq_length}
-- Training: {cfg.num_train_epochs} epochs (max_steps {cfg.max_steps}), learning_rate {cfg.learning_rate}, batch {cfg.train_batch_size} x {cfg.gradient_accumulation_steps}, warmup_ratio {cfg.warmup_ratio}, weight_decay {cfg.weight_decay}, seed {cfg.seed}
+- Training: {cfg.training_summary()}
 
 ## Held-out perplexity (exp of the mean masked-token loss)
 ```

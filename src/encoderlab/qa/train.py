@@ -57,7 +57,7 @@ base_model: {cfg.model}
 - Training data: `{cfg.train}`{f" part `{cfg.train_split}`" if cfg.train_split else ""}: {len(train)} questions from {len(train.titles)} articles (SQuAD v{train.version} format)
 - Evaluation data: `{cfg.eval or cfg.train}`{f" part `{cfg.eval_split}`" if cfg.eval_split else ""}: {len(evaluation)} questions from {len(evaluation.titles)} articles
 - Windows: max_seq_length {cfg.max_seq_length}, doc_stride {cfg.doc_stride}, max_query_length {cfg.max_query_length}
-- Training: {cfg.num_train_epochs} epochs (max_steps {cfg.max_steps}), learning_rate {cfg.learning_rate}, batch {cfg.train_batch_size} x {cfg.gradient_accumulation_steps}, warmup_ratio {cfg.warmup_ratio}, weight_decay {cfg.weight_decay}, seed {cfg.seed}
+- Training: {cfg.training_summary()}
 
 ## Evaluation (official SQuAD v{evaluation.version} metric)
 | metric | value |
