@@ -92,6 +92,13 @@ class TrainConfig:
     # file and explicit values still override them. Task configs set their own.
     MODEL_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
 
+    # (option, option, why) pairs that cannot both be on (`is_on`): `validate` refuses them together, and a
+    # model default (MODEL_DEFAULTS) gives way to an option the user turns on that excludes it.
+    EXCLUSIVE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("weight_averaging", "early_stopping_patience",
+         "early stopping keeps the best checkpoint, averaging the mean of the last steps"),
+    )
+
     # name -> (lowest, highest, lowest allowed?, highest allowed?) of the numeric options; None: no bound.
     # Task configs add their own RANGES (merged along the class hierarchy by `validate`).
     RANGES: ClassVar[dict[str, tuple]] = {
@@ -143,11 +150,10 @@ class TrainConfig:
                                   f"(or -1: use the epochs), not 0")
         if self.time_budget is not None:
             parse_duration(self.time_budget, f"time_budget ({option_flag(type(self), 'time_budget')})")
-        if self.weight_averaging and self.early_stopping_patience is not None:
-            raise EncoderlabError(f"weight_averaging ({option_flag(type(self), 'weight_averaging')}) and "
-                                  f"early_stopping_patience ({option_flag(type(self), 'early_stopping_patience')}) "
-                                  f"exclude each other: early stopping keeps the best checkpoint, averaging the "
-                                  f"mean of the last steps; choose one")
+        for a, b, why in self.EXCLUSIVE:
+            if is_on(getattr(self, a)) and is_on(getattr(self, b)):
+                raise EncoderlabError(f"{a} ({option_flag(type(self), a)}) and {b} ({option_flag(type(self), b)}) "
+                                      f"exclude each other: {why}; choose one")
         if self.compile not in COMPILE_CHOICES:
             raise EncoderlabError(f"compile ({option_flag(type(self), 'compile')}) must be "
                                   f"{', '.join(COMPILE_CHOICES)}, not {self.compile!r}")
@@ -301,7 +307,12 @@ def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
     values = load_config_file(config_file, names, aliases) if config_file else {}
     values.update({aliases.get(k, k): v for k, v in given.items() if v is not None})
     default_model = next((f.default for f in fields(cls) if f.name == "model"), None)
-    values = {**model_defaults(cls, values.get("model", default_model)), **values}
+    recipe = model_defaults(cls, values.get("model", default_model))
+    for a, b, _ in getattr(cls, "EXCLUSIVE", ()):        # a recipe value yields to an option it excludes
+        for mine, theirs in ((a, b), (b, a)):
+            if mine in recipe and mine not in values and is_on(values.get(theirs)):
+                del recipe[mine]
+    values = {**recipe, **values}
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise EncoderlabError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}")
@@ -309,6 +320,11 @@ def build_config(cls, config_file: Optional[Path], given: dict[str, Any]):
     for k, v in values.items():
         values[k] = coerce_value(v, kinds[k], k)
     return cls(**values)
+
+
+def is_on(value: Any) -> bool:
+    """Whether an option's value turns its feature on (not None, False, 0 or empty)."""
+    return value is not None and value is not False and value != 0 and value != "" and value != []
 
 
 def model_defaults(cls, model: Any) -> dict[str, Any]:
