@@ -214,3 +214,20 @@ def test_first_plan_times_the_evaluation_instead_of_guessing():
     assert len(model.calls) == 1 and callback.measured and callback.paused
     assert callback.eval_cost() == pytest.approx(4 * 64 * 100 * 1e-5, rel=0.5)    # four batches of 64 x 100
     assert callback.eval_cost() < guess / 20
+
+
+@pytest.mark.timeout(30)
+def test_seconds_per_step_hold_steady_over_length_grouped_mega_batches():
+    # Trainer's length-grouped sampler orders each mega-batch of 50 batches longest first: step times fall
+    # several-fold within it and jump back at the next one. The plan (and the schedule's horizon) must not
+    # follow that saw-tooth: over the 5th and 6th mega-batches, the estimate stays within 10 % of the mean.
+    from encoderlab.training import TimeBudgetCallback
+
+    tooth = [3.0 - 2.5 * i / 49 for i in range(50)]          # 3.0 s down to 0.5 s, mean 1.75 s
+    callback = TimeBudgetCallback(600.0, log=lambda m: None)
+    estimates = []
+    for i, seconds in enumerate(tooth * 6):
+        callback.step_times.append(seconds)
+        if i >= 200:
+            estimates.append(callback.step_seconds())
+    assert min(estimates) >= 0.9 * 1.75 and max(estimates) <= 1.1 * 1.75, (min(estimates), max(estimates))

@@ -42,7 +42,7 @@ def test_the_last_fraction_of_the_steps_is_averaged_and_the_model_takes_the_mean
 
 
 @pytest.mark.timeout(30)
-def test_a_window_moved_later_starts_again_and_a_stop_before_max_steps_applies_the_mean():
+def test_a_plan_much_later_starts_the_average_again_and_a_stop_before_max_steps_applies_the_mean():
     model = torch.nn.Linear(2, 1)
     callback = WeightAveragingCallback(0.5, log=lambda m: None)
     for step in (1, 2, 3):                     # planned 4 steps: steps 3.. averaged
@@ -59,6 +59,19 @@ def test_a_window_moved_later_starts_again_and_a_stop_before_max_steps_applies_t
         control.should_training_stop = step == 9     # the budget's safety net stops at step 9
         callback.on_step_end(None, state, control, model=model)
     assert torch.equal(model.weight, torch.full((1, 2), 8.0))      # mean of 7, 8, 9 (not of 3, or of 3..9)
+
+
+@pytest.mark.timeout(30)
+def test_small_revisions_of_the_plan_keep_the_average():
+    # a time budget revises max_steps every step: 10 -> 11 -> 12 moves the window's start from 5 to 6, but
+    # the average begun at step 6 spans 7 steps of a 6-step window (within the slack): it is kept
+    model = torch.nn.Linear(2, 1)
+    callback = WeightAveragingCallback(0.5, log=lambda m: None)
+    plans = {step: 10 for step in range(1, 8)} | {8: 11, 9: 11, 10: 12, 11: 12, 12: 12}
+    for step, planned in plans.items():
+        set_weights(model, float(step))
+        callback.on_step_end(None, *step_state(step, planned), model=model)
+    assert torch.equal(model.weight, torch.full((1, 2), 9.0))      # mean of 6..12 (a restart: 7..12 -> 9.5)
 
 
 def trained(out: Path, resume: bool = False, **options):

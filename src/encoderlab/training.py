@@ -530,7 +530,10 @@ class TimeBudgetCallback(_TrainerCallback):
     evaluations and checkpoints on the way, the final evaluation and checkpoint, the model save and a
     margin end within the budget. It sets ``state.max_steps`` to N and moves the learning-rate schedule's
     horizon (and warm-up) to N, so the schedule ends on time; it plans again after every step (seconds per
-    step: the mean of the last `window` steps, so a machine that slows down shortens the run early) and
+    step: the mean of the last `window` steps — long enough to span several of the length-grouped sampler's
+    mega-batches, 50 batches each sorted longest first, whose step times differ several-fold: a 20-step window
+    made the plan, and so the schedule's horizon, swing by ±30 % — so a machine that slows down still shortens
+    the run early) and
     with the measured costs after every evaluation + checkpoint. Until the first evaluation its cost is
     estimated by timing the model's forward pass over one batch of randomly chosen evaluation rows
     (`eval_input_ids`, at the evaluation batch size, scaled by padded tokens to the whole evaluation:
@@ -543,7 +546,7 @@ class TimeBudgetCallback(_TrainerCallback):
     trained, ``stopped_by_time`` when the safety net stopped it)."""
 
     measure_steps = 5           # measured steps (the first step, with its one-off costs, is not measured)
-    window = 20
+    window = 200
 
     def __init__(self, budget: float, *, run: RunDir | None = None,
                  eval_input_ids: Sequence[Sequence[int]] | None = None, precision: str = "fp32",
@@ -734,12 +737,14 @@ class WeightAveragingCallback(_TrainerCallback):
     schedule: the uniform average of the trainable weights after each optimizer step of the last `fraction`
     of ``state.max_steps`` (torch's SWA update), taken by the model at the last step — before that step's
     evaluation and checkpoint, so the final metrics, checkpoint and saved model are the average's. When a time
-    budget moves ``max_steps`` later, an average begun too early starts again at the new window; moved earlier,
-    it averages the steps left. The average goes into every checkpoint (`STATE`, with the number of steps in
+    budget moves ``max_steps`` later, the average keeps its steps unless it would then span more than `SLACK`
+    times the new window (begun much too early: it starts again inside the new window), so the small revisions
+    a time budget makes every step never throw it away; moved earlier, it averages the steps left. The average goes into every checkpoint (`STATE`, with the number of steps in
     it) and a resumed run continues it. The end is logged and recorded in history.jsonl
     (``weight_average_steps``, ``weight_average_from``)."""
 
     STATE = "weight_average.safetensors"
+    SLACK = 1.5
 
     def __init__(self, fraction: float, *, run: RunDir | None = None, log: Callable[[str], None] = print):
         from torch.optim.swa_utils import get_swa_multi_avg_fn
@@ -761,8 +766,8 @@ class WeightAveragingCallback(_TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
         start = self.window_start(state.max_steps)
-        if self.count and self.first <= start:          # the window moved later: begin again inside it
-            self.average, self.count = None, 0
+        if self.count and state.max_steps - self.first + 1 > self.SLACK * (state.max_steps - start):
+            self.average, self.count = None, 0          # begun much too early for the new plan: begin again
         if step > start:
             params = [p.detach() for _, p in self.parameters(model)]
             if self.average is None:
