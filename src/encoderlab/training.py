@@ -739,9 +739,9 @@ class WeightAveragingCallback(_TrainerCallback):
     evaluation and checkpoint, so the final metrics, checkpoint and saved model are the average's. When a time
     budget moves ``max_steps`` later, the average keeps its steps unless it would then span more than `SLACK`
     times the new window (begun much too early: it starts again inside the new window), so the small revisions
-    a time budget makes every step never throw it away; moved earlier, it averages the steps left. The average goes into every checkpoint (`STATE`, with the number of steps in
-    it) and a resumed run continues it. The end is logged and recorded in history.jsonl
-    (``weight_average_steps``, ``weight_average_from``)."""
+    a time budget makes every step never throw it away; moved earlier, it averages the steps left. The average
+    goes into every checkpoint (`STATE`, with the number of steps in it) and a resumed run continues it. The end
+    is logged and recorded in history.jsonl (``weight_average_steps``, ``weight_average_from``)."""
 
     STATE = "weight_average.safetensors"
     SLACK = 1.5
