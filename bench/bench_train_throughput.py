@@ -11,10 +11,11 @@ the steps after the first are timed: the first carries the start-up, and the len
 longest batch first)
 and predicts `--infer-features` features, A, B, A, B …; the CPU is shared, so only ratios of one run are
 trusted. Non-pad tokens are counted by the collators. Fraction of peak: useful FLOPs (6 x non-embedding
-parameters + 12 x layers x hidden x sequence length per non-pad token: forward + backward) per second over
-the 2048 x 2048 matmul GFLOP/s (fp32, and bf16 where it is fast) measured at the start of every round.
+parameters + 12 x layers x hidden x sequence length per non-pad token: forward + backward; for inference the
+forward's third of it) per second over the 2048 x 2048 matmul GFLOP/s (fp32, and bf16 where it is fast) measured
+at the start of every round.
 
-    python bench/bench_train_throughput.py [--questions 300] [--steps 4] [--rounds 3] [--no-docs]
+    python bench/bench_train_throughput.py [--questions 300] [--steps 4] [--rounds 3] [--dropout 0] [--no-docs]
 """
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ def main(argv=None) -> int:
                     "not timed).")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--infer-features", type=int, default=64)
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="Add a row: encoderlab at --precision auto with this --dropout (the others: the model's own).")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
 
@@ -98,8 +101,11 @@ def main(argv=None) -> int:
     n = len(feats)
     cols = feats.model_inputs(with_labels=True)
     mean_len = float(feats.lengths.mean())
-    # useful FLOPs per non-pad token of a training step (forward + backward = 3 x forward)
+    # useful FLOPs per non-pad token of a training step (forward + backward = 3 x forward), and of inference
     flops_per_token = 6 * n_matmul + 12 * config.num_hidden_layers * config.hidden_size * mean_len
+    infer_lengths = feats.lengths[:args.infer_features]
+    infer_flops = float(infer_lengths.sum()) * (2 * n_matmul + 4 * config.num_hidden_layers * config.hidden_size
+                                                * float(infer_lengths.mean()))
     print(f"{len(data)} questions -> {n} features, mean length {mean_len:.0f} tokens (max {args.max_seq_length})")
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     padded = {k: [row + [tok.pad_token_id if k == "input_ids" else 0] * (args.max_seq_length - len(row)) for row in v]
@@ -122,11 +128,11 @@ def main(argv=None) -> int:
         trainer.predict(datasets.Dataset.from_dict(infer_padded))
         return train_s, tokens, time.perf_counter() - t
 
-    def ours(precision: str, seed: int) -> tuple[float, int, float]:
+    def ours(precision: str, seed: int, dropout: float | None = None) -> tuple[float, int, float]:
         model = load_model(args.model, "qa", seed=0).model
         cfg = TrainConfig(model=args.model, output_dir=str(tmp / precision), learning_rate=1e-4,
                           train_batch_size=args.batch_size, max_steps=args.steps, precision=precision,
-                          logging_steps=1000, seed=seed)
+                          logging_steps=1000, seed=seed, dropout=dropout)
         run = RunDir(cfg.output_dir)
         run.path.mkdir(parents=True, exist_ok=True)
         collate = Counting(DynamicPadCollator(tok))
@@ -150,6 +156,10 @@ def main(argv=None) -> int:
     if auto != "fp32":
         configs[ours_name.format(auto)] = lambda seed: ours("auto", seed)
         precisions[ours_name.format(auto)] = auto
+    if args.dropout is not None:
+        name = ours_name.format(f"{auto}, --dropout {args.dropout:g}")
+        configs[name] = lambda seed: ours("auto", seed, args.dropout)
+        precisions[name] = auto
     rounds: list[dict] = []
     peaks = {"fp32": [], "bf16": []}
     for r in range(args.rounds):
@@ -175,9 +185,10 @@ def main(argv=None) -> int:
         train_ratio = statistics.median(rd[std_name][0] / rd[name][0] for rd in rounds)
         infer_ratio = statistics.median(rd[std_name][2] / rd[name][2] for rd in rounds)
         gflops = statistics.median(rd[name][1] * flops_per_token / rd[name][0] / 1e9 for rd in rounds)
+        infer_gflops = statistics.median(infer_flops / rd[name][2] / 1e9 for rd in rounds)
         peak = peak16 if precisions[name] == "bf16" and peak16 else peak32
         rows.append(f"| {name} | {train_fps:.2f} | {train_ratio:.2f}x | {gflops:.1f} | {100 * gflops / peak:.1f} % | "
-                    f"{infer_fps:.1f} | {infer_ratio:.2f}x |")
+                    f"{infer_fps:.1f} | {infer_ratio:.2f}x | {infer_gflops:.1f} | {100 * infer_gflops / peak:.1f} % |")
         print(rows[-1])
     peak_text = f"fp32 {peak32:.1f} GFLOP/s" + (f", bf16 {peak16:.1f} GFLOP/s" if peak16 else
                                                  " (no fast bf16 on this CPU: fp32 is the peak that applies)")
@@ -188,10 +199,13 @@ def main(argv=None) -> int:
   medians, ratios per round
 - 2048 x 2048 matmul peak measured in the same run (median of the rounds): {peak_text}
 - useful GFLOP/s = non-pad tokens x (6 x {n_matmul / 1e6:.1f} M non-embedding parameters + 12 x layers x hidden x
-  mean length) / training seconds; `--compile auto` = {"on" if resolve_compile("auto", "cpu") else "off"} here
+  mean length) / training seconds; for inference 2 x parameters + 4 x layers x hidden x mean length per non-pad
+  token ({infer_flops / 1e9:.0f} GFLOP for the {len(infer_lengths)} features, mean {float(infer_lengths.mean()):.0f}
+  tokens); the peak that applies is the one of the configuration's precision; `--compile auto` =
+  {"on" if resolve_compile("auto", "cpu") else "off"} here
 
-| configuration | train features/s | vs standard | useful GFLOP/s | of the matmul peak | inference features/s | vs standard |
-|---|---:|---:|---:|---:|---:|---:|
+| configuration | train features/s | vs standard | useful GFLOP/s | of the matmul peak | inference features/s | vs standard | inference GFLOP/s | of the peak |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
 """ + "\n".join(rows)
     print(body)
     if not args.no_docs:

@@ -1,16 +1,16 @@
 """Where the time goes: one QA training step and one inference batch, by operator class (torch.profiler).
 
     python bench/profile_step.py [--model builtin:minilm-l6] [--batch-size 16] [--eval-batch-size 64]
-                                 [--max-seq-length 384] [--warmup 2] [--no-docs]
+                                 [--max-seq-length 384] [--warmup 2] [--dropout P] [--no-docs]
 
 Builds QA features of the bundled SQuAD sample (the run's windows), then times, after `--warmup`
 untimed steps: the collation of a batch of `--batch-size` features (data), forward + backward under
 torch.profiler, `optimizer.step()` (AdamW, the engine's implementation: fused where it works) under its own profiler, and one inference
 batch of `--eval-batch-size` features (collation + forward in inference mode). Operator self times
 are grouped into matmul (aten::mm / addmm / bmm / linear / matmul), attention (scaled dot-product
-attention, softmax, baddbmm), elementwise / norms (add, mul, gelu, layer_norm, dropout, copies…) and
-other operators; Python overhead is the wall time minus the profiled operator time. Also measures
-2048 x 2048 fp32 and bf16 matmul GFLOP/s in the same run. Prints a table and appends it to
+attention, softmax, baddbmm), dropout masks (the random numbers of `bernoulli_`), elementwise / norms (add,
+mul, gelu, layer_norm, applying dropout, copies…) and other operators; Python overhead is the wall time
+minus the profiled operator time. Also measures 2048 x 2048 fp32 and bf16 matmul GFLOP/s in the same run. Prints a table and appends it to
 docs/performance.md (machine, commit, command) unless `--no-docs`.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import append_section, matmul_gflops  # noqa: E402
 
-CLASSES = ("matmul", "attention", "elementwise / norms", "other operators")
+CLASSES = ("matmul", "attention", "dropout masks (random numbers)", "elementwise / norms", "other operators")
 _MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul", "aten::_mkldnn", "aten::mkldnn_")
 _ATTENTION = ("scaled_dot_product", "softmax", "aten::baddbmm", "_flash_attention", "_efficient_attention")
 _ELEMENTWISE = ("add", "mul", "div", "sub", "gelu", "layer_norm", "dropout", "copy_", "to_copy", "tanh", "where",
@@ -37,6 +37,8 @@ def op_class(name: str) -> str:
         return "attention"
     if name.startswith(_MATMUL):
         return "matmul"
+    if "bernoulli" in name:
+        return "dropout masks (random numbers)"
     if name.startswith("aten::") and any(k in name[6:] for k in _ELEMENTWISE):
         return "elementwise / norms"
     return "other operators"
@@ -65,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-batch-size", type=int, default=64)
     ap.add_argument("--max-seq-length", type=int, default=384)
     ap.add_argument("--warmup", type=int, default=2, help="Untimed training steps before the profiled one.")
+    ap.add_argument("--dropout", type=float, default=None, help="Every dropout layer at this probability "
+                    "(`--dropout` of train; default: the model's own).")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -73,11 +77,13 @@ def main(argv=None) -> int:
     from encoderlab.data.squad import load_squad
     from encoderlab.models import load_model
     from encoderlab.qa.features import QAFeatureConfig, make_features
-    from encoderlab.training import DynamicPadCollator, adamw_kind, adamw_options, resolve_precision
+    from encoderlab.training import DynamicPadCollator, adamw_kind, adamw_options, resolve_precision, set_dropout
 
     precision = resolve_precision("auto")
     resolved = load_model(args.model, "qa", seed=0)
     model, tok = resolved.model, resolved.tokenizer
+    if args.dropout is not None:
+        set_dropout(model, args.dropout)
     data = load_squad("builtin:squad-sample")
     feats = make_features(data.examples, tok, QAFeatureConfig(args.max_seq_length, min(128, args.max_seq_length // 3)))
     cols = feats.model_inputs(with_labels=True)
@@ -134,7 +140,9 @@ def main(argv=None) -> int:
     fp32, bf16 = matmul_gflops("float32"), matmul_gflops("bfloat16")
     table = "\n".join(lines)
     body = (f"{args.model} ({resolved.num_parameters / 1e6:.1f} M parameters), QA windows of {args.max_seq_length} "
-            f"tokens, precision {precision}, {adamw_kind('cpu')} AdamW, {torch.get_num_threads()} threads.\n\n{table}\n\n"
+            f"tokens, precision {precision}, dropout "
+            f"{'the model' + chr(39) + 's own' if args.dropout is None else f'{args.dropout:g} (--dropout)'}, "
+            f"{adamw_kind('cpu')} AdamW, {torch.get_num_threads()} threads.\n\n{table}\n\n"
             f"2048 x 2048 matmul in the same run: fp32 {fp32:,.1f} GFLOP/s, bf16 {bf16:,.1f} GFLOP/s.\n")
     print(body)
     if not args.no_docs:

@@ -67,7 +67,8 @@ def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml", "sweep-batch.yaml", "sweep-averaging.yaml"])
+@pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml", "sweep-batch.yaml", "sweep-averaging.yaml",
+                                        "sweep-dropout.yaml"])
 def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_file):
     from encoderlab.sweep.config import load_sweep
     from encoderlab.sweep.runner import check_params_fit, load_base_config

@@ -62,6 +62,11 @@ class TrainConfig:
                                      "each optimizer step over the last FRACTION of the steps becomes the model "
                                      "(its final evaluation, checkpoint and save; 0: off).", "--weight-averaging",
                                      panel=_TRAINING)
+    dropout: Optional[float] = option(None, "Dropout probability of every dropout layer of the model while it trains "
+                                      "(hidden states, attention probabilities, the task head) [the model's own: 0.1 "
+                                      "for the BERT family]; 0 turns dropout off, which also lets attention run "
+                                      "PyTorch's fused kernel (docs/performance.md).", panel=_TRAINING,
+                                      show_default=False)
     precision: str = option("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on a GPU, bf16 on CPUs fast at it, "
                             "else fp32).", panel=_TRAINING)
     compile: str = option("auto", "auto | on | off: torch.compile the model (dynamic shapes) for training and "
@@ -107,7 +112,7 @@ class TrainConfig:
         "max_steps": (-1, None, True, True), "warmup_ratio": (0, 1, True, False),
         "weight_decay": (0, None, True, True), "gradient_accumulation_steps": (1, None, True, True),
         "max_grad_norm": (0, None, True, True), "layerwise_lr_decay": (0, 1, False, True),
-        "weight_averaging": (0, 1, True, True),
+        "weight_averaging": (0, 1, True, True), "dropout": (0, 1, True, False),
         "eval_steps": (1, None, True, True),
         "logging_steps": (1, None, True, True), "save_total_limit": (1, None, True, True),
         "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
@@ -184,6 +189,8 @@ class TrainConfig:
                  f"weight_decay {self.weight_decay:g}"]
         if self.layerwise_lr_decay < 1:
             parts.append(f"layerwise_lr_decay {self.layerwise_lr_decay:g}")
+        if self.dropout is not None:
+            parts.append(f"dropout {self.dropout:g}")
         if self.weight_averaging > 0:
             parts.append(f"weights averaged over the last {self.weight_averaging:g} of the steps")
         if self.time_budget is not None:

@@ -105,6 +105,24 @@ def resolve_compile(choice: str, device_type: str) -> bool:
     return device_type in COMPILE_FASTER_ON if choice == "auto" else choice == "on"
 
 
+def set_dropout(model, p: float) -> int:
+    """Set the probability of every dropout layer of `model` (hidden states, attention probabilities - the
+    BERT-family attention modules read their ``dropout.p`` - and the task head) to `p`, and the model config's
+    dropout settings (its float attributes named ``*dropout*``: ``hidden_dropout_prob``, DistilBERT's
+    ``attention_dropout``…) with it, so a saved model says what it was trained with. One mechanism for
+    every architecture; returns the number of dropout layers changed."""
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = float(p)
+            changed += 1
+    config = getattr(model, "config", None)
+    for name, value in (vars(config).items() if config is not None else ()):
+        if "dropout" in name and isinstance(value, float):
+            setattr(config, name, float(p))
+    return changed
+
+
 def compile_model(model, log: Callable[[str], None] = print) -> bool:
     """torch.compile `model` in place (``nn.Module.compile``: the same module, weights and state-dict keys, so
     Trainer, checkpoints and `save_pretrained` are unchanged), with dynamic shapes so that dynamically padded
@@ -443,6 +461,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
 
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)
+    if cfg.dropout is not None:
+        set_dropout(model, cfg.dropout)
     if resolve_compile(cfg.compile, args.device.type):
         compile_model(model, log)
     extra_callbacks = list(callbacks or [])

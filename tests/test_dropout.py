@@ -1,0 +1,76 @@
+"""--dropout: one probability for every dropout layer of any architecture while it trains, recorded in the saved
+config and the model card; out-of-range values are one-line errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from _helpers import assert_one_line_error, run_cli
+
+from encoderlab.training import set_dropout
+
+
+def tiny(model_type: str):
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    sizes = (dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64) if model_type == "distilbert" else
+             dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
+    config = AutoConfig.for_model(model_type, vocab_size=100, max_position_embeddings=64, **sizes)
+    torch.manual_seed(0)
+    return AutoModelForQuestionAnswering.from_config(config)
+
+
+def train_mode_logits(model, ids):
+    model.train()
+    return model(input_ids=ids).start_logits
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("model_type, config_names", [
+    ("bert", ("hidden_dropout_prob", "attention_probs_dropout_prob")),
+    ("distilbert", ("dropout", "attention_dropout", "qa_dropout")),
+])
+def test_dropout_zero_makes_training_forwards_deterministic_in_every_architecture(model_type, config_names):
+    model = tiny(model_type)
+    ids = torch.randint(5, 100, (4, 24))
+    assert all(getattr(model.config, name) == 0.1 for name in config_names)
+    torch.manual_seed(1)
+    a, b = train_mode_logits(model, ids), train_mode_logits(model, ids)
+    assert not torch.allclose(a, b)                        # the model's own dropout is on
+    assert set_dropout(model, 0.0) > 0
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.0] * set_dropout(model, 0.0)
+    assert all(getattr(model.config, name) == 0.0 for name in config_names)
+    a, b = train_mode_logits(model, ids), train_mode_logits(model, ids)
+    model.eval()
+    with torch.no_grad():
+        reference = model(input_ids=ids).start_logits
+    # attention dropout included: training forwards equal each other and the evaluation forward
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, reference, atol=1e-5)
+
+
+@pytest.mark.timeout(180)
+def test_a_run_with_dropout_saves_it_in_its_config_and_card(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "qa", "--model", "scratch:bert-tiny", "--train", "builtin:squad-sample",
+                           "--train-split", "train", "--eval-split", "test", "--limit", "32", "--eval-limit", "4",
+                           "--max-seq-length", "128", "--doc-stride", "64", "--max-query-length", "32",
+                           "--train-batch-size", "4", "--max-steps", "2", "--precision", "fp32", "--dropout", "0.05",
+                           "--output-dir", out)
+    assert code == 0, err
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["hidden_dropout_prob"] == 0.05 and config["attention_probs_dropout_prob"] == 0.05
+    assert yaml.safe_load((out / "config.yaml").read_text())["dropout"] == 0.05
+    assert "weight_decay 0.01, dropout 0.05, seed 42" in (out / "model" / "README.md").read_text()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value, expected", [("1", "dropout (--dropout) must be less than 1, not 1.0"),
+                                             ("-0.1", "dropout (--dropout) must be at least 0, not -0.1")])
+def test_bad_dropout_is_a_one_line_error(capsys, tmp_path, value, expected):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "qa", "--model", "scratch:bert-tiny", "--train", "builtin:squad-sample",
+                           "--dropout", value, "--output-dir", out)
+    assert_one_line_error(code, err, expected)
+    assert not out.exists()
