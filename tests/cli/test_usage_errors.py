@@ -69,6 +69,16 @@ def test_user_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_out_of_range_dropout_through_the_installed_script_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    proc = run_script("train", "classify", "--model", "scratch:bert-tiny", "--train", str(tmp_path / "t.tsv"),
+                      "--dropout", "1.5", "--output-dir", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: dropout (--dropout) must be less than 1, not 1.5"]
+    assert not out.exists()
+
+
+@pytest.mark.timeout(120)
 def test_unknown_overlap_metric_is_one_line_exit_2(tmp_path):
     """A bad --metrics value: one line naming the allowed metrics, exit 2, before any file is read."""
     missing = tmp_path / "missing.json"
