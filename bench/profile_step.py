@@ -10,8 +10,8 @@ batch of `--eval-batch-size` features (collation + forward in inference mode). O
 are grouped into matmul (aten::mm / addmm / bmm / linear / matmul), attention (scaled dot-product
 attention, softmax, baddbmm), dropout masks (the random numbers of `bernoulli_`), elementwise / norms (add,
 mul, gelu, layer_norm, applying dropout, copies…) and other operators; Python overhead is the wall time
-minus the profiled operator time. Also measures 2048 x 2048 fp32 and bf16 matmul GFLOP/s in the same run. Prints a table and appends it to
-docs/performance.md (machine, commit, command) unless `--no-docs`.
+minus the profiled operator time. Also measures 2048 x 2048 fp32 and bf16 matmul GFLOP/s in the same run.
+Prints a table and appends it to docs/performance.md (machine, commit, command) unless `--no-docs`.
 """
 from __future__ import annotations
 
@@ -139,10 +139,10 @@ def main(argv=None) -> int:
     lines.append(f"| **total** | **{train_total * 1e3:,.0f} ms** | | **{infer_total * 1e3:,.0f} ms** | |")
     fp32, bf16 = matmul_gflops("float32"), matmul_gflops("bfloat16")
     table = "\n".join(lines)
+    dropout_text = "the model's own" if args.dropout is None else f"{args.dropout:g} (--dropout)"
     body = (f"{args.model} ({resolved.num_parameters / 1e6:.1f} M parameters), QA windows of {args.max_seq_length} "
-            f"tokens, precision {precision}, dropout "
-            f"{'the model' + chr(39) + 's own' if args.dropout is None else f'{args.dropout:g} (--dropout)'}, "
-            f"{adamw_kind('cpu')} AdamW, {torch.get_num_threads()} threads.\n\n{table}\n\n"
+            f"tokens, precision {precision}, dropout {dropout_text}, {adamw_kind('cpu')} AdamW, "
+            f"{torch.get_num_threads()} threads.\n\n{table}\n\n"
             f"2048 x 2048 matmul in the same run: fp32 {fp32:,.1f} GFLOP/s, bf16 {bf16:,.1f} GFLOP/s.\n")
     print(body)
     if not args.no_docs:
