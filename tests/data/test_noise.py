@@ -122,6 +122,29 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_squad_json_is_parsed_once(tmp_path, monkeypatch):
+    """A SQuAD .json is read and parsed once: the test for QA data and the loading share the object."""
+    from encoderlab.data import io as data_io
+    from encoderlab.data import squad as data_squad
+    from encoderlab.data.squad import builtin_path
+
+    src = tmp_path / "dev.json"
+    src.write_bytes(builtin_path("squad-sample")[0].read_bytes())
+    reads = []
+    real = data_io.read_json
+    counting = lambda path, *a, **k: reads.append(Path(path)) or real(path, *a, **k)  # noqa: E731
+    for module in (data_io, data_squad):        # squad.py holds its own name for it
+        monkeypatch.setattr(module, "read_json", counting)
+    r = nz.noise_file(str(src), str(tmp_path / "noisy.json"), 0.2, seed=0)
+    assert reads == [src]
+    assert r["kind"] == "qa"
+    noisy_ids = [e.id for e in load_squad(str(tmp_path / "noisy.json")).examples]
+    source_ids = [e.id for e in load_squad(str(src)).examples]
+    assert r["questions"] == len(source_ids) and len(noisy_ids) == len(source_ids) - r["questions_dropped"]
+    assert set(noisy_ids) < set(source_ids)
+
+
+@pytest.mark.timeout(120)
 def test_text_data_mode_keeps_format_and_labels(tmp_path):
     sst = shared_file("sst2", "dev.tsv")
     lines = sst.read_text(encoding="utf-8").splitlines()[:201]

@@ -385,17 +385,18 @@ def qa_to_jsonl_rows(ds: QADataset) -> list[dict]:
 
 
 # -- files ----------------------------------------------------------------------------------------------
-def _is_qa(spec: str) -> bool:
-    """A SQuAD-format .json, a .jsonl of questions with contexts, or a builtin QA set; else text data."""
+def _read_qa(spec: str) -> QADataset | None:
+    """The QA data set at `spec` - a SQuAD-format .json, a .jsonl of questions with contexts, or a builtin QA
+    set - or None when `spec` is text data. A .json file is parsed once, for the test and the data set."""
     from pathlib import Path
 
+    from .hub import is_hub_spec
     from .io import iter_jsonl, read_json
+    from .squad import from_squad_json, load_squad
     from .text import _suffixes
 
-    from .hub import is_hub_spec
-
     if spec.startswith("builtin:"):
-        return True
+        return load_squad(spec)
     path = Path(spec).expanduser()
     if not path.exists() and is_hub_spec(spec):
         raise EncoderlabError(f"{spec}: data noise reads files (or builtin:squad-sample), not Hub data sets; "
@@ -405,12 +406,13 @@ def _is_qa(spec: str) -> bool:
     suffix = (_suffixes(path) or [""])[-1]
     if suffix == ".json":
         obj = read_json(path)
-        return isinstance(obj, dict) and isinstance(obj.get("data"), list) and any(
+        is_squad = isinstance(obj, dict) and isinstance(obj.get("data"), list) and any(
             isinstance(a, dict) and "paragraphs" in a for a in obj["data"])
+        return from_squad_json(obj, str(path)) if is_squad else None
     if suffix in (".jsonl", ".ndjson"):
         first = next(iter(iter_jsonl(path)), (0, None))[1]
-        return isinstance(first, dict) and "context" in first and "question" in first
-    return False
+        return load_squad(spec) if isinstance(first, dict) and "context" in first and "question" in first else None
+    return None
 
 
 def _dump_rows(rows: list[dict], columns: list[str], suffix: str, *, wrapped: bool = False) -> str:
@@ -447,8 +449,8 @@ def noise_file(data: str, output: str, wer: float, *, seed: int = 0, proportions
     from pathlib import Path
 
     from ..runs import write_output
-    from .squad import load_squad, select
     from .io import read_text
+    from .squad import select
     from .text import _read_rows, _suffixes, load_text_dataset
 
     check_noise_options(wer, proportions)
@@ -459,10 +461,11 @@ def noise_file(data: str, output: str, wer: float, *, seed: int = 0, proportions
     if src.exists() and out.exists() and out.resolve() == src.resolve():
         raise EncoderlabError(f"-o {output} is the input file: write the noisy copy to another file")
     out_suffix = (_suffixes(out) or [""])[-1]
-    if _is_qa(data):
+    qa = _read_qa(data)
+    if qa is not None:
         if out_suffix not in (".json", ".jsonl"):
             raise EncoderlabError(f"-o {output}: QA data is written as SQuAD .json or .jsonl, not '{out_suffix or out.name}'")
-        ds = select(load_squad(data), split_file=split_file, part=part)
+        ds = select(qa, split_file=split_file, part=part)
         noisy, report = noise_qa(ds, wer, seed=seed, proportions=proportions)
         if out_suffix == ".json":
             import json

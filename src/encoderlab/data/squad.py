@@ -123,7 +123,7 @@ def load_squad(spec: str, *, on_bad_answer: str = "repair") -> QADataset:
     split_file = None
     if spec.startswith("builtin:"):
         path, split_file = builtin_path(spec.split(":", 1)[1])
-        ds = _from_squad_json(read_json(path), spec, on_bad_answer)
+        ds = from_squad_json(read_json(path), spec, on_bad_answer)
         ds.split_file = split_file
         return ds
     if is_hub_spec(spec):
@@ -133,7 +133,7 @@ def load_squad(spec: str, *, on_bad_answer: str = "repair") -> QADataset:
         name = path.name.lower()
         if name.endswith((".jsonl", ".jsonl.gz")):
             return _from_rows(((f"{path}:{n}", row) for n, row in iter_jsonl(path)), str(path), on_bad_answer)
-        return _from_squad_json(read_json(path), str(path), on_bad_answer)
+        return from_squad_json(read_json(path), str(path), on_bad_answer)
     if path.suffix.lower() in (".json", ".jsonl", ".gz", ".txt", ".tsv", ".csv") or "/" in spec and spec.startswith((".", "/", "~")):
         raise DataError(f"{spec}: no such file")
     return _from_hub(spec, on_bad_answer)
@@ -156,7 +156,9 @@ def _need(obj: Any, key: str, kind: type | tuple, where: str) -> Any:
     return value
 
 
-def _from_squad_json(obj: Any, source: str, on_bad_answer: str) -> QADataset:
+def from_squad_json(obj: Any, source: str, on_bad_answer: str = "repair") -> QADataset:
+    """The QA data set of a parsed SQuAD-format object, as `load_squad` reads a .json file (`source` names it
+    in messages)."""
     articles = _need(obj, "data", list, source)
     version = "2.0" if str(obj.get("version", "")).lstrip("v").startswith("2") else "1.1"
     report = LoadReport()
