@@ -1,0 +1,119 @@
+"""Which scaled-dot-product-attention kernel trains faster: PyTorch's default (a fused flash kernel on CPUs) or math.
+
+    python bench/bench_attention_kernel.py [--model builtin:minilm-l6] [--batch-size 8]
+                                           [--lengths 96,128,160,192,256,384] [--repeats 3] [--no-docs]
+
+Times one forward + backward pass of the QA model (the whole model, as a training step runs it: autocast
+in the training precision, a padded batch with its boolean mask, dropout on) at each padded batch length,
+with `torch.nn.attention.sdpa_kernel` left alone (default) and restricted to SDPBackend.MATH (math), the
+best of `--repeats` interleaved rounds after a warm-up; for each precision the CPU is fast at (fp32, and
+bf16 where the CPU has AVX-512 BF16 / AMX) and for the model's own dropout and dropout 0. Then weighs the
+per-length times by the lengths of the training features of the recipe (the train half of SQuAD v1.1 dev,
+384-token windows, stride 128; length-grouped batches are about as long as their features) to estimate
+a training step over the whole mix with each kernel, and with the faster kernel chosen for each length.
+Prints a table and appends it to docs/performance.md (machine, commit, command) unless `--no-docs`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SQUAD_DEV, SQUAD_SPLIT, append_section, require_shared_data  # noqa: E402
+
+KERNELS = ("default", "math")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="builtin:minilm-l6")
+    ap.add_argument("--batch-size", type=int, default=8, help="the recipe's batch size")
+    ap.add_argument("--lengths", default="96,128,160,192,256,384", help="padded batch lengths (tokens)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-docs", action="store_true")
+    args = ap.parse_args(argv)
+    require_shared_data()
+    warnings.simplefilter("ignore")
+    import numpy as np
+    import torch
+    import transformers
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from encoderlab.data.squad import load_squad, select
+    from encoderlab.models import load_model
+    from encoderlab.qa.features import QAFeatureConfig, make_features
+    from encoderlab.training import cpu_has_fast_bf16, set_dropout
+
+    transformers.logging.set_verbosity_error()
+    lengths = sorted(int(x) for x in args.lengths.split(",") if x.strip())
+    resolved = load_model(args.model, "qa", seed=0)
+    model, tok = resolved.model, resolved.tokenizer
+    own = next((v for k, v in vars(model.config).items() if "attention" in k and "dropout" in k
+                and isinstance(v, float)), 0.1)
+    train = select(load_squad(str(SQUAD_DEV)), split_file=str(SQUAD_SPLIT), part="train")
+    feature_lengths = np.asarray(make_features(train.examples, tok, QAFeatureConfig(384, 128)).lengths)
+
+    def step_seconds(kernel: str, batch: dict, dtype) -> float:
+        t0 = time.perf_counter()
+        with sdpa_kernel([SDPBackend.MATH]) if kernel == "math" else nullcontext():
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                loss = model(**batch).loss
+            loss.backward()
+        model.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
+
+    model.train()
+    b = args.batch_size
+    precisions = {"fp32": None, **({"bf16": torch.bfloat16} if cpu_has_fast_bf16() else {})}
+    lines = ["| precision | dropout | batch length | default | math | default / math |", "|---|---:|---:|---:|---:|---:|"]
+    summary = []
+    for pname, dtype in precisions.items():
+        for dropout in (own, 0.0):
+            set_dropout(model, dropout)
+            times = {k: [] for k in KERNELS}
+            for length in lengths:
+                gen = torch.Generator().manual_seed(length)
+                ids = torch.randint(1000, tok.vocab_size - 1, (b, length), generator=gen)
+                mask = torch.ones(b, length, dtype=torch.long)
+                mask[: b // 2, length - length // 8:] = 0          # padded rows, as in a dynamically padded batch
+                batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
+                         "start_positions": torch.full((b,), 1), "end_positions": torch.full((b,), 2)}
+                best = dict.fromkeys(KERNELS, float("inf"))
+                for i in range(args.repeats + 1):                   # round 0 warms up
+                    for kernel in KERNELS:
+                        t = step_seconds(kernel, batch, dtype)
+                        if i:
+                            best[kernel] = min(best[kernel], t)
+                for kernel in KERNELS:
+                    times[kernel].append(best[kernel])
+                lines.append(f"| {pname} | {dropout:g} | {length} | {best['default'] * 1e3:,.0f} ms | "
+                             f"{best['math'] * 1e3:,.0f} ms | {best['default'] / best['math']:.2f}x |")
+                print(lines[-1], flush=True)
+            # a step over the training mix: per-length times interpolated at each feature's length
+            mix = {k: float(np.mean(np.interp(feature_lengths, lengths, times[k]))) for k in KERNELS}
+            per_length = np.minimum(*(np.interp(feature_lengths, lengths, times[k]) for k in KERNELS))
+            mix["faster per length"] = float(np.mean(per_length))
+            summary.append(f"| {pname} | {dropout:g} | " + " | ".join(
+                f"{mix[k] * 1e3:,.0f} ms ({mix['default'] / mix[k]:.2f}x)" for k in (*KERNELS, "faster per length"))
+                + " |")
+    crossover = ", ".join(f"{p:g} % <= {int(np.percentile(feature_lengths, p))}" for p in (25, 50, 75, 90))
+    body = (f"{args.model}, batch {b}, one forward + backward of the QA model per padded batch length (best of "
+            f"{args.repeats} interleaved rounds), {torch.get_num_threads()} threads; dropout {own:g} is the "
+            f"model's own.\n\n" + "\n".join(lines) +
+            f"\n\nA training step over the recipe's length mix ({len(feature_lengths):,} train-half features; "
+            f"lengths: {crossover} tokens), times interpolated per feature length (speed against default in "
+            f"brackets):\n\n| precision | dropout | default | math | faster kernel per length |\n"
+            f"|---|---:|---:|---:|---:|\n" + "\n".join(summary) + "\n")
+    print(body)
+    if not args.no_docs:
+        append_section("Attention kernel of the training steps: default (fused) vs math", body,
+                       doc="performance.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
