@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--infer-features", type=int, default=64)
     ap.add_argument("--dropout", type=float, default=None,
-                    help="Add a row: encoderlab at --precision auto with this --dropout (the others: the model's own).")
+                    help="Add a row: encoderlab at --precision auto with this --dropout everywhere (the others: the "
+                    "dropout `train qa` uses for the model: its own, with its recipe's --attention-dropout).")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
 
@@ -84,6 +85,7 @@ def main(argv=None) -> int:
     datasets.disable_progress_bars()
     from encoderlab.data.squad import load_squad, select
     from encoderlab.models import load_model
+    from encoderlab.qa.config import QATrainConfig
     from encoderlab.qa.features import QAFeatureConfig, make_features
     from encoderlab.runs import RunDir
     from encoderlab.training import (DynamicPadCollator, TrainConfig, adamw_kind, cpu_has_fast_bf16, make_trainer,
@@ -128,11 +130,15 @@ def main(argv=None) -> int:
         trainer.predict(datasets.Dataset.from_dict(infer_padded))
         return train_s, tokens, time.perf_counter() - t
 
+    # the attention dropout `train qa` trains this model with (its recipe's, QATrainConfig.MODEL_DEFAULTS)
+    model_attention_dropout = QATrainConfig.MODEL_DEFAULTS.get(args.model, {}).get("attention_dropout")
+
     def ours(precision: str, seed: int, dropout: float | None = None) -> tuple[float, int, float]:
         model = load_model(args.model, "qa", seed=0).model
         cfg = TrainConfig(model=args.model, output_dir=str(tmp / precision), learning_rate=1e-4,
                           train_batch_size=args.batch_size, max_steps=args.steps, precision=precision,
-                          logging_steps=1000, seed=seed, dropout=dropout)
+                          logging_steps=1000, seed=seed, dropout=dropout,
+                          attention_dropout=None if dropout is not None else model_attention_dropout)
         run = RunDir(cfg.output_dir)
         run.path.mkdir(parents=True, exist_ok=True)
         collate = Counting(DynamicPadCollator(tok))

@@ -15,6 +15,7 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "minilm-squad-30min"
 RECIPE_LR = 2e-4            # the sweeps' best (docs/recipe.md); the plain default is 5e-5
 RECIPE_BATCH = 8            # the sweeps' best; the plain default is 16
 RECIPE_AVERAGING = 0.5      # the stage-4 sweep's best; the plain default is 0 (off)
+RECIPE_ATTENTION_DROPOUT = 0.0  # stage 7's best; the plain default is None (the model's own, 0.1)
 
 
 @pytest.mark.timeout(60)
@@ -23,6 +24,7 @@ def test_minilm_qa_runs_take_the_recipe_unless_told_otherwise(tmp_path):
     assert cfg.model == "builtin:minilm-l6"
     assert (cfg.learning_rate, cfg.layerwise_lr_decay, cfg.train_batch_size, cfg.weight_averaging) == (
         RECIPE_LR, 1.0, RECIPE_BATCH, RECIPE_AVERAGING)
+    assert (cfg.dropout, cfg.attention_dropout) == (None, RECIPE_ATTENTION_DROPOUT)
     assert build_config(QATrainConfig, None, {"model": "builtin:minilm-l6"}).learning_rate == RECIPE_LR
     # a flag, then a config file, override it
     assert build_config(QATrainConfig, None, {"learning_rate": 3e-5}).learning_rate == 3e-5
@@ -34,6 +36,7 @@ def test_minilm_qa_runs_take_the_recipe_unless_told_otherwise(tmp_path):
     other = build_config(QATrainConfig, None, {"model": "scratch:bert-tiny"})
     assert (other.learning_rate, other.layerwise_lr_decay, other.train_batch_size, other.weight_averaging) == (
         5e-5, 1.0, 16, 0.0)
+    assert other.attention_dropout is None
     from encoderlab.classify.config import ClassifyTrainConfig
 
     assert build_config(ClassifyTrainConfig, None, {}).learning_rate == 5e-5
@@ -68,7 +71,8 @@ def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml", "sweep-batch.yaml", "sweep-averaging.yaml",
-                                        "sweep-dropout.yaml", "sweep-dropout-30m.yaml"])
+                                        "sweep-dropout.yaml", "sweep-dropout-30m.yaml",
+                                        "sweep-attention-dropout-30m.yaml"])
 def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_file):
     from encoderlab.sweep.config import load_sweep
     from encoderlab.sweep.runner import check_params_fit, load_base_config

@@ -67,6 +67,12 @@ class TrainConfig:
                                       "for the BERT family]; 0 turns dropout off, which also lets attention run "
                                       "PyTorch's fused kernel (docs/performance.md).", panel=_TRAINING,
                                       show_default=False)
+    attention_dropout: Optional[float] = option(None, "Dropout probability on the attention probabilities only (the "
+                                                "dropout layers of the model's attention modules, and its "
+                                                "attention-dropout config setting), over --dropout there [the "
+                                                "model's own]. On CPUs their random masks, one per head and token "
+                                                "pair, are the costly part of dropout (docs/performance.md).",
+                                                panel=_TRAINING, show_default=False)
     precision: str = option("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on a GPU, bf16 on CPUs fast at it, "
                             "else fp32).", panel=_TRAINING)
     compile: str = option("auto", "auto | on | off: torch.compile the model (dynamic shapes) for training and "
@@ -113,6 +119,7 @@ class TrainConfig:
         "weight_decay": (0, None, True, True), "gradient_accumulation_steps": (1, None, True, True),
         "max_grad_norm": (0, None, True, True), "layerwise_lr_decay": (0, 1, False, True),
         "weight_averaging": (0, 1, True, True), "dropout": (0, 1, True, False),
+        "attention_dropout": (0, 1, True, False),
         "eval_steps": (1, None, True, True),
         "logging_steps": (1, None, True, True), "save_total_limit": (1, None, True, True),
         "early_stopping_patience": (1, None, True, True), "dataloader_num_workers": (0, None, True, True),
@@ -191,6 +198,8 @@ class TrainConfig:
             parts.append(f"layerwise_lr_decay {self.layerwise_lr_decay:g}")
         if self.dropout is not None:
             parts.append(f"dropout {self.dropout:g}")
+        if self.attention_dropout is not None:
+            parts.append(f"attention_dropout {self.attention_dropout:g}")
         if self.weight_averaging > 0:
             parts.append(f"weights averaged over the last {self.weight_averaging:g} of the steps")
         if self.time_budget is not None:

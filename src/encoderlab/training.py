@@ -105,21 +105,30 @@ def resolve_compile(choice: str, device_type: str) -> bool:
     return device_type in COMPILE_FASTER_ON if choice == "auto" else choice == "on"
 
 
-def set_dropout(model, p: float) -> int:
+def set_dropout(model, p: float | None, *, attention: float | None = None) -> int:
     """Set the probability of every dropout layer of `model` (hidden states, attention probabilities - the
-    BERT-family attention modules read their ``dropout.p`` - and the task head) to `p`, and the model config's
-    dropout settings (its float attributes named ``*dropout*``: ``hidden_dropout_prob``, DistilBERT's
-    ``attention_dropout``…) with it, so a saved model says what it was trained with. One mechanism for
-    every architecture; returns the number of dropout layers changed."""
+    BERT-family attention modules read their ``dropout.p`` - and the task head) to `p`, then that of the
+    attention probabilities alone to `attention` (the dropout layers held by modules whose class name ends in
+    ``Attention``: BertSelfAttention, DistilBERT's MultiHeadSelfAttention…); None leaves a value as it is.
+    The model config's dropout settings (its float attributes named ``*dropout*``: ``hidden_dropout_prob``,
+    DistilBERT's ``attention_dropout``…; those also named ``*attention*`` take `attention`) follow, so a saved
+    model says what it was trained with. One mechanism for every architecture; returns the number of dropout
+    layers changed."""
+    attention_layers = {id(child) for module in model.modules() if type(module).__name__.endswith("Attention")
+                        for child in module.children() if isinstance(child, torch.nn.Dropout)}
     changed = 0
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
-            module.p = float(p)
-            changed += 1
+            value = attention if attention is not None and id(module) in attention_layers else p
+            if value is not None:
+                module.p = float(value)
+                changed += 1
     config = getattr(model, "config", None)
     for name, value in (vars(config).items() if config is not None else ()):
         if "dropout" in name and isinstance(value, float):
-            setattr(config, name, float(p))
+            new = attention if attention is not None and "attention" in name else p
+            if new is not None:
+                setattr(config, name, float(new))
     return changed
 
 
@@ -461,8 +470,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
 
     args = training_arguments(cfg, run, metric=metric, greater_is_better=greater_is_better,
                               has_eval=evaluator is not None)
-    if cfg.dropout is not None:
-        set_dropout(model, cfg.dropout)
+    if cfg.dropout is not None or cfg.attention_dropout is not None:
+        set_dropout(model, cfg.dropout, attention=cfg.attention_dropout)
     if resolve_compile(cfg.compile, args.device.type):
         compile_model(model, log)
     extra_callbacks = list(callbacks or [])
