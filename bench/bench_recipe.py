@@ -168,7 +168,8 @@ def main(argv=None) -> int:
     rows = "\n".join(f"| {p['system']} | {p['minutes']:.1f} | {p['exact']:.2f} | {p['f1']:.2f} | {p['what']} |"
                      for p in sorted(points, key=lambda p: (p["system"], p["minutes"])))
     settings = ", ".join(f"{k} {getattr(cfg, k)}" for k in (
-        "learning_rate", "layerwise_lr_decay", "lr_scheduler_type", "warmup_ratio", "weight_averaging",
+        "learning_rate", "layerwise_lr_decay", "lr_scheduler_type", "warmup_ratio", "weight_averaging", "dropout",
+        "attention_dropout",
         "train_batch_size", "max_seq_length", "doc_stride", "precision", "seed"))
     body = f"""
 - encoderlab recipe `{os.path.relpath(args.recipe, REPO)}` ({settings}), `--time-budget {args.budget}` for
