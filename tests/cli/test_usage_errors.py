@@ -69,12 +69,14 @@ def test_user_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_out_of_range_dropout_through_the_installed_script_is_one_line_and_writes_nothing(tmp_path):
+@pytest.mark.parametrize("option", ["dropout", "attention_dropout"])
+def test_out_of_range_dropout_through_the_installed_script_is_one_line_and_writes_nothing(tmp_path, option):
     out = tmp_path / "run"
+    flag = "--" + option.replace("_", "-")
     proc = run_script("train", "classify", "--model", "scratch:bert-tiny", "--train", str(tmp_path / "t.tsv"),
-                      "--dropout", "1.5", "--output-dir", str(out))
+                      flag, "1.5", "--output-dir", str(out))
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == ["error: dropout (--dropout) must be less than 1, not 1.5"]
+    assert proc.stderr.strip().splitlines() == [f"error: {option} ({flag}) must be less than 1, not 1.5"]
     assert not out.exists()
 
 
