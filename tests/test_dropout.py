@@ -82,15 +82,21 @@ def test_attention_dropout_sets_the_attention_probabilities_alone(model_type, at
     assert not torch.allclose(train_mode_logits(model, ids), train_mode_logits(model, ids))
 
 
-@pytest.mark.timeout(180)
-def test_a_run_with_dropout_saves_it_in_its_config_and_card(capsys, tmp_path):
+def train_tiny(capsys, tmp_path, *flags: str):
+    """Two steps of `train qa` on a tiny BERT with `flags`; returns the run directory."""
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", "qa", "--model", "scratch:bert-tiny", "--train", "builtin:squad-sample",
                            "--train-split", "train", "--eval-split", "test", "--limit", "32", "--eval-limit", "4",
                            "--max-seq-length", "128", "--doc-stride", "64", "--max-query-length", "32",
-                           "--train-batch-size", "4", "--max-steps", "2", "--precision", "fp32", "--dropout", "0.05",
+                           "--train-batch-size", "4", "--max-steps", "2", "--precision", "fp32", *flags,
                            "--output-dir", out)
     assert code == 0, err
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_a_run_with_dropout_saves_it_in_its_config_and_card(capsys, tmp_path):
+    out = train_tiny(capsys, tmp_path, "--dropout", "0.05")
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["hidden_dropout_prob"] == 0.05 and config["attention_probs_dropout_prob"] == 0.05
     assert yaml.safe_load((out / "config.yaml").read_text())["dropout"] == 0.05
@@ -99,13 +105,7 @@ def test_a_run_with_dropout_saves_it_in_its_config_and_card(capsys, tmp_path):
 
 @pytest.mark.timeout(180)
 def test_a_run_with_attention_dropout_saves_both_settings(capsys, tmp_path):
-    out = tmp_path / "run"
-    code, _, err = run_cli(capsys, "train", "qa", "--model", "scratch:bert-tiny", "--train", "builtin:squad-sample",
-                           "--train-split", "train", "--eval-split", "test", "--limit", "32", "--eval-limit", "4",
-                           "--max-seq-length", "128", "--doc-stride", "64", "--max-query-length", "32",
-                           "--train-batch-size", "4", "--max-steps", "2", "--precision", "fp32",
-                           "--attention-dropout", "0", "--output-dir", out)
-    assert code == 0, err
+    out = train_tiny(capsys, tmp_path, "--attention-dropout", "0")
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["hidden_dropout_prob"] == 0.1 and config["attention_probs_dropout_prob"] == 0.0
     saved = yaml.safe_load((out / "config.yaml").read_text())
