@@ -198,6 +198,8 @@ def main(argv=None) -> int:
         print(rows[-1])
     peak_text = f"fp32 {peak32:.1f} GFLOP/s" + (f", bf16 {peak16:.1f} GFLOP/s" if peak16 else
                                                  " (no fast bf16 on this CPU: fp32 is the peak that applies)")
+    dropout_text = ("the model's own, attention dropout " + f"{model_attention_dropout:g} (its recipe's default)"
+                    if model_attention_dropout is not None else "the model's own")
     body = f"""
 - model `{args.model}`, {len(data)} train-half questions -> {n} features (mean {mean_len:.0f} tokens, max_seq_length
   {args.max_seq_length}, doc_stride {args.doc_stride}), batch {args.batch_size}; {args.rounds} interleaved rounds of
@@ -209,6 +211,8 @@ def main(argv=None) -> int:
   token ({infer_flops / 1e9:.0f} GFLOP for the {len(infer_lengths)} features, mean {float(infer_lengths.mean()):.0f}
   tokens); the peak that applies is the one of the configuration's precision; `--compile auto` =
   {"on" if resolve_compile("auto", "cpu") else "off"} here
+- dropout: the standard recipe the model's own everywhere; encoderlab what `train qa` trains the model with
+  ({dropout_text})
 
 | configuration | train features/s | vs standard | useful GFLOP/s | of the matmul peak | inference features/s | vs standard | inference GFLOP/s | of the peak |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|

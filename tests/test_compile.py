@@ -78,3 +78,30 @@ def test_compile_on_compiles_the_trainers_model_in_place(tmp_path, monkeypatch):
                                         evaluator=None, metric="f1", greater_is_better=True)
         assert trainer.model is resolved.model                        # the same module: saving is unchanged
         assert calls == ([{"dynamic": True}] if compiled else []), choice
+
+
+@pytest.mark.timeout(120)
+def test_a_graph_that_fails_later_runs_eager_and_leaves_the_process_setting_alone(monkeypatch):
+    import torch._dynamo
+
+    model = _tiny().model.eval()
+    x = {"input_ids": torch.tensor([[101, 2054, 102, 2003, 102]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
+    with torch.no_grad():
+        before = model(**x).start_logits
+
+    def failing_backend(gm, example_inputs):           # the compiler fails at the first call, not at compile()
+        raise RuntimeError("backend failed")
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, backend=failing_backend, **kw))
+    assert torch._dynamo.config.suppress_errors is False
+    torch._dynamo.reset()
+    try:
+        assert training.compile_model(model, log=print) is True
+        assert torch._dynamo.config.suppress_errors is False          # not turned on for the whole process
+        with torch.no_grad():
+            after = model(**x).start_logits                         # the failed graph ran eager
+        assert torch.equal(after, before)
+        assert torch._dynamo.config.suppress_errors is False
+    finally:
+        torch._dynamo.reset()

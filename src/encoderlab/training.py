@@ -136,12 +136,15 @@ def compile_model(model, log: Callable[[str], None] = print) -> bool:
     """torch.compile `model` in place (``nn.Module.compile``: the same module, weights and state-dict keys, so
     Trainer, checkpoints and `save_pretrained` are unchanged), with dynamic shapes so that dynamically padded
     batches do not recompile at every new length. A compile that fails, now or at a later call, warns once
-    and runs eager (dynamo's `suppress_errors`). Returns whether the model is compiled."""
+    and runs eager: dynamo's `suppress_errors`, patched around this model's calls only, so the rest of the
+    process (a user's own compiled code) keeps its own setting. Returns whether the model is compiled."""
     try:
         import torch._dynamo
 
-        torch._dynamo.config.suppress_errors = True      # a graph that fails to compile runs eager
         model.compile(dynamic=True)
+        # a graph of this model that fails to compile runs eager; nn.Module.compile keeps the compiled callable
+        # in `_compiled_call_impl`, which `Module.__call__` calls
+        model._compiled_call_impl = torch._dynamo.config.patch(suppress_errors=True)(model._compiled_call_impl)
     except Exception as exc:  # noqa: BLE001 - any failure of the optional compiler means: run eager
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log(f"warning: torch.compile failed ({text}); running eager")
