@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         print(rows[-1])
     peak_text = f"fp32 {peak32:.1f} GFLOP/s" + (f", bf16 {peak16:.1f} GFLOP/s" if peak16 else
                                                  " (no fast bf16 on this CPU: fp32 is the peak that applies)")
-    dropout_text = ("the model's own, attention dropout " + f"{model_attention_dropout:g} (its recipe's default)"
+    dropout_text = (f"the model's own, attention dropout {model_attention_dropout:g} (its recipe's default)"
                     if model_attention_dropout is not None else "the model's own")
     body = f"""
 - model `{args.model}`, {len(data)} train-half questions -> {n} features (mean {mean_len:.0f} tokens, max_seq_length

@@ -40,12 +40,17 @@ def _tiny():
     return load_model("scratch:bert-tiny", "qa", seed=0)
 
 
-@pytest.mark.timeout(60)
-def test_a_failing_compile_warns_once_and_runs_eager(monkeypatch):
+def _tiny_eager_logits():
+    """A tiny QA model in eval mode, one input, and its eager start logits (what a compile fallback must give)."""
     model = _tiny().model.eval()
     x = {"input_ids": torch.tensor([[101, 2054, 102, 2003, 102]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
     with torch.no_grad():
-        before = model(**x).start_logits
+        return model, x, model(**x).start_logits
+
+
+@pytest.mark.timeout(60)
+def test_a_failing_compile_warns_once_and_runs_eager(monkeypatch):
+    model, x, before = _tiny_eager_logits()
 
     def broken(*args, **kwargs):
         raise RuntimeError("inductor: no C++ compiler found\nsecond line")
@@ -84,10 +89,7 @@ def test_compile_on_compiles_the_trainers_model_in_place(tmp_path, monkeypatch):
 def test_a_graph_that_fails_later_runs_eager_and_leaves_the_process_setting_alone(monkeypatch):
     import torch._dynamo
 
-    model = _tiny().model.eval()
-    x = {"input_ids": torch.tensor([[101, 2054, 102, 2003, 102]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
-    with torch.no_grad():
-        before = model(**x).start_logits
+    model, x, before = _tiny_eager_logits()
 
     def failing_backend(gm, example_inputs):           # the compiler fails at the first call, not at compile()
         raise RuntimeError("backend failed")
