@@ -69,7 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5, help="Optimizer steps per configuration and round (the first is "
                     "not timed).")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--infer-features", type=int, default=64)
+    ap.add_argument("--infer-features", type=int, default=256, help="Features predicted per configuration and round "
+                    "(the standard recipe in batches of its own 64, encoderlab in INFERENCE_BATCH_SIZE ones).")
     ap.add_argument("--dropout", type=float, default=None,
                     help="Add a row: encoderlab at --precision auto with this --dropout everywhere (the others: the "
                     "dropout `train qa` uses for the model: its own, with its recipe's --attention-dropout).")
@@ -83,6 +84,7 @@ def main(argv=None) -> int:
 
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
+    from encoderlab.config import INFERENCE_BATCH_SIZE
     from encoderlab.data.squad import load_squad, select
     from encoderlab.models import load_model
     from encoderlab.qa.config import QATrainConfig
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
         trainer.args.disable_tqdm = True
         train_s, tokens = timed_train(trainer, collate)
         t = time.perf_counter()
-        predict_in_order(trainer.model, infer_cols, DynamicPadCollator(tok), batch_size=64,
+        predict_in_order(trainer.model, infer_cols, DynamicPadCollator(tok), batch_size=INFERENCE_BATCH_SIZE,
                          device=torch.device("cpu"), precision=resolve_precision(precision),
                          outputs=("start_logits", "end_logits"), show_progress=False)
         shutil.rmtree(run.path, ignore_errors=True)
@@ -203,8 +205,8 @@ def main(argv=None) -> int:
     body = f"""
 - model `{args.model}`, {len(data)} train-half questions -> {n} features (mean {mean_len:.0f} tokens, max_seq_length
   {args.max_seq_length}, doc_stride {args.doc_stride}), batch {args.batch_size}; {args.rounds} interleaved rounds of
-  {args.steps} optimizer steps (the first untimed) and {args.infer_features} predicted features per configuration;
-  medians, ratios per round
+  {args.steps} optimizer steps (the first untimed) and {len(infer_lengths)} predicted features per configuration
+  (inference batches: the standard recipe 64, encoderlab {INFERENCE_BATCH_SIZE}); medians, ratios per round
 - 2048 x 2048 matmul peak measured in the same run (median of the rounds): {peak_text}
 - useful GFLOP/s = non-pad tokens x (6 x {n_matmul / 1e6:.1f} M non-embedding parameters + 12 x layers x hidden x
   mean length) / training seconds; for inference 2 x parameters + 4 x layers x hidden x mean length per non-pad

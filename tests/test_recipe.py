@@ -72,7 +72,8 @@ def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml", "sweep-batch.yaml", "sweep-averaging.yaml",
                                         "sweep-dropout.yaml", "sweep-dropout-30m.yaml",
-                                        "sweep-attention-dropout-30m.yaml", "sweep-lr-30m.yaml"])
+                                        "sweep-attention-dropout-30m.yaml", "sweep-lr-30m.yaml",
+                                        "sweep-epochs-30m.yaml"])
 def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_file):
     from encoderlab.sweep.config import load_sweep
     from encoderlab.sweep.runner import check_params_fit, load_base_config
@@ -82,7 +83,7 @@ def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_fi
     check_params_fit(spec, base)
     assert spec.metric == "f1" and spec.goal == "maximize"
     # trials are scored on the validation carve-out of the train half only, all with one time budget: the base's
-    # 8 minutes, or the recipe's full 30 in the confirmations of stages 6-8
+    # 8 minutes, or the recipe's full 30 in the confirmations of stages 6-8 and 10
     assert base["train_split"] == "train" and base["eval_split"] is None and base["eval"] is None
     assert base["validation_fraction"] == 0.1 and base["time_budget"] == "8m"
     assert spec.constants.get("time_budget", "8m") in ("8m", "30m") and "time_budget" not in spec.params

@@ -19,6 +19,12 @@ from typing import Any, ClassVar, Optional
 from .errors import EncoderlabError
 from .models import DEFAULT_MODEL
 
+# Features per inference forward pass (evaluation, `ask`, `compare`, `predict classify`): on a 2-core EPYC
+# (`python bench/bench_inference.py`, docs/benchmarks.md) MiniLM QA windows ran fastest in batches of 16 in
+# bf16 (1.17x and 1.36x the features/s of 64 in two runs) and within 5 % of the fastest in fp32: a smaller
+# batch's activations and attention scores stay in cache.
+INFERENCE_BATCH_SIZE = 16
+
 
 def option(default: Any, help: str, *flags: str, panel: str | None = None, aliases: tuple[str, ...] = (),
            cli: bool = True, show_default: bool = True) -> Any:
@@ -45,7 +51,7 @@ class TrainConfig:
     output_dir: str = option("runs/run", "Run directory.", "--output-dir", "-o", panel=_TRAINING)
     learning_rate: float = option(5e-5, "Peak AdamW learning rate.", "--learning-rate", "--lr", panel=_TRAINING)
     train_batch_size: int = option(16, "Per-device training batch size.", panel=_TRAINING)
-    eval_batch_size: int = option(64, "Per-device evaluation batch size.", panel=_TRAINING)
+    eval_batch_size: int = option(INFERENCE_BATCH_SIZE, "Per-device evaluation batch size.", panel=_TRAINING)
     num_train_epochs: float = option(2.0, "Training epochs, may be fractional.", "--epochs", "--num-train-epochs",
                                      panel=_TRAINING)
     max_steps: int = option(-1, "Stop after N optimizer steps (overrides --epochs; -1: off).", panel=_TRAINING)

@@ -43,14 +43,15 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def resolve_precision(precision: str) -> str:
+def resolve_precision(precision: str, device=None) -> str:
     """'auto' -> bf16 on GPUs (fp16 on GPUs without bf16) and on CPUs with fast bf16; else fp32.
 
-    bf16 here is mixed precision (autocast): weights and optimizer state stay fp32.
+    `device`: where the model runs (a CPU device picks by the CPU even on a machine with a GPU); by default
+    the GPU when there is one. bf16 here is mixed precision (autocast): weights and optimizer state stay fp32.
     """
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         raise EncoderlabError(f"precision must be auto, fp32, bf16 or fp16, not '{precision}'")
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
     if precision == "auto":
         if cuda:
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -275,10 +276,12 @@ def forward_batches(model, batches: Iterable[dict], *, device, precision: str, d
                     show_progress: bool = True, total: int | None = None,
                     targets: tuple[str, ...] = ()) -> Iterator[tuple[dict, Any]]:
     """The one evaluation loop: yields (batch on `device`, model output) for each batch, in inference mode,
-    under autocast for bf16/fp16, the model in eval mode (its training mode is restored at the end).
+    under autocast for bf16/fp16 (`precision` "auto": as :func:`resolve_precision`, bf16 where it is fast), the
+    model in eval mode (its training mode is restored at the end).
 
     Callers reduce the outputs their own way: `predict_in_order` keeps logits, the masked-LM evaluator
     sums masked-token losses. `targets` are batch keys kept from the model (the caller scores them)."""
+    precision = resolve_precision(precision, device)
     autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else
                 torch.autocast(device_type=device.type, dtype=torch.float16) if precision == "fp16" else None)
     was_training = model.training

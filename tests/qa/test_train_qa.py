@@ -234,7 +234,7 @@ def test_torchrun_two_processes_train_and_shard_evaluation(tmp_path):
     assert len(ddp_preds) == 24
     single = tmp_path / "single.json"
     assert main(["evaluate", "--model", str(out / "model"), "--data", "builtin:squad-sample", "--part", "test",
-                 "--limit", "24", "--max-seq-length", "128", "--doc-stride", "32", "--json",
+                 "--limit", "24", "--max-seq-length", "128", "--doc-stride", "32", "--json", "--precision", "fp32",
                  "--save-predictions", str(single)]) == 0
     assert json.loads(single.read_text()) == ddp_preds
 

@@ -62,7 +62,9 @@ def cls_onnx(cls_model_dir):
 def torch_backends(qa_run, cls_model_dir):
     from encoderlab.serve import load_backend
 
-    return [load_backend("tiny", qa_run), load_backend("sentiment", cls_model_dir)]
+    # fp32: the serving tests compare these with fp32 references (QuestionAnswerer, ONNX Runtime)
+    return [load_backend("tiny", qa_run, precision="fp32"),
+            load_backend("sentiment", cls_model_dir, precision="fp32")]
 
 
 def free_port() -> int:

@@ -50,7 +50,8 @@ def test_answer_many_questions_long_context_matches_question_answerer(client, qa
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [x["question"] for x in results] == questions
-    reference = QuestionAnswerer(str(qa_run / "model"), device="cpu")(question=questions, context=context, top_k=2)
+    reference = QuestionAnswerer(str(qa_run / "model"), device="cpu", precision="fp32")(question=questions,
+                                                                                         context=context, top_k=2)
     for got, ref in zip(results, reference):
         assert [(a["start"], a["end"]) for a in got["answers"]] == [(a["start"], a["end"]) for a in ref]
         assert [a["score"] for a in got["answers"]] == pytest.approx([a["score"] for a in ref], abs=1e-4)
@@ -66,10 +67,11 @@ def test_v2_model_reports_no_answer_probability(tmp_path):
     r.model.config.encoderlab = {"task": "qa", "squad_version": "2.0", "null_threshold": 0.0}
     r.model.save_pretrained(str(tmp_path / "v2"))
     r.tokenizer.save_pretrained(str(tmp_path / "v2"))
-    with TestClient(create_app([load_backend("v2", tmp_path / "v2")])) as c:
+    with TestClient(create_app([load_backend("v2", tmp_path / "v2", precision="fp32")])) as c:
         res = c.post("/v1/answer", json={"context": CONTEXT, "question": "Who?", "top_k": 2}).json()["results"][0]
     assert "no_answer_probability" not in res
-    api = QuestionAnswerer(str(tmp_path / "v2"), device="cpu")(question="Who?", context=CONTEXT, top_k=2)
+    api = QuestionAnswerer(str(tmp_path / "v2"), device="cpu", precision="fp32")(question="Who?", context=CONTEXT,
+                                                                                   top_k=2)
     assert 0 < res["no_answer_score"] < 1
     assert res["no_answer_score"] == pytest.approx(api[0]["no_answer_score"], abs=1e-5)
     assert res["answerable"] == (api[0]["answer"] != "")
@@ -100,7 +102,7 @@ def test_classify_matches_transformers_pipeline_and_text_classifier(client, cls_
     for g, ref in zip(got, pipe(texts, truncation=True, max_length=64)):
         for item in ref:
             assert g["probabilities"][item["label"]] == pytest.approx(item["score"], abs=1e-4)
-    for g, ref in zip(got, TextClassifier(str(cls_model_dir), device="cpu")(texts)):
+    for g, ref in zip(got, TextClassifier(str(cls_model_dir), device="cpu", precision="fp32")(texts)):
         assert g["label"] == ref["label"]
         assert g["probabilities"] == pytest.approx(ref["probabilities"], abs=1e-4)
 
@@ -115,9 +117,9 @@ def test_classify_head_tail_truncation_as_in_training(tmp_path):
     r.model.save_pretrained(str(tmp_path / "ht"))
     r.tokenizer.save_pretrained(str(tmp_path / "ht"))
     texts = [" ".join(f"word{i}" for i in range(60)), "short one"]
-    with TestClient(create_app([load_backend("ht", tmp_path / "ht")])) as c:
+    with TestClient(create_app([load_backend("ht", tmp_path / "ht", precision="fp32")])) as c:
         body = c.post("/v1/classify", json={"texts": texts}).json()
-    ref = TextClassifier(str(tmp_path / "ht"), device="cpu")(texts)
+    ref = TextClassifier(str(tmp_path / "ht"), device="cpu", precision="fp32")(texts)
     for g, e in zip(body["results"], ref):
         assert g["probabilities"] == pytest.approx(e["probabilities"], abs=1e-4)
 
@@ -245,7 +247,7 @@ def test_classify_text_pairs(tmp_path):
     r.model.save_pretrained(str(out))
     r.tokenizer.save_pretrained(str(out))
     texts, pairs = ["a man plays a guitar", "the sky is blue"], ["someone makes music", "it is raining"]
-    with TestClient(create_app([load_backend("nli", out)])) as c:
+    with TestClient(create_app([load_backend("nli", out, precision="fp32")])) as c:
         assert c.get("/v1/models").json()["models"][0]["text_pairs"] is True
         res = c.post("/v1/classify", json={"texts": texts, "text_pairs": pairs})
         assert res.status_code == 200, res.text
@@ -253,7 +255,7 @@ def test_classify_text_pairs(tmp_path):
         missing = c.post("/v1/classify", json={"texts": texts})
         short = c.post("/v1/classify", json={"texts": texts, "text_pairs": pairs[:1]})
         empty = c.post("/v1/classify", json={"texts": texts, "text_pairs": ["x", " "]})
-    for g, e in zip(got, TextClassifier(out, device="cpu")(texts, pairs)):
+    for g, e in zip(got, TextClassifier(out, device="cpu", precision="fp32")(texts, pairs)):
         assert g == pytest.approx(e["probabilities"], abs=1e-4)
     assert missing.status_code == 422 and "classifies text pairs" in missing.json()["detail"]
     assert short.status_code == 422 and "2 texts but 1 text_pairs" in short.json()["detail"]

@@ -32,7 +32,7 @@ def test_onnx_matches_torch_for_any_batch_and_length(which, qa_run, qa_onnx, cls
     assert export.path.is_file() and export.task == which and export.max_abs_diff <= 1e-4
     info = read_export_info(export.directory)
     assert info["max_abs_diff"] == export.max_abs_diff and info["exporter"] in ("dynamo", "torchscript")
-    ort_b, torch_b = OnnxBackend("o", export.directory), TorchBackend("t", source)
+    ort_b, torch_b = OnnxBackend("o", export.directory), TorchBackend("t", source, precision="fp32")
     assert ort_b.input_names == torch_b.input_names
     for batch, length, seed in ((1, 7, 0), (3, 40, 1), (5, 129, 2)):
         inputs = _random_batch(ort_b.tokenizer, ort_b.input_names, batch, length, seed)
@@ -47,7 +47,8 @@ def test_onnx_backend_serves_the_same_answers(qa_run, qa_onnx, cls_model_dir, cl
 
     answers, labels = {}, {}
     for kind in ("torch", "onnx"):
-        backends = [load_backend("tiny", qa_run, kind), load_backend("sentiment", cls_model_dir, kind)]
+        backends = [load_backend("tiny", qa_run, kind, precision="fp32"),
+                    load_backend("sentiment", cls_model_dir, kind, precision="fp32")]
         assert backends[0].kind == kind
         with TestClient(create_app(backends)) as c:
             answers[kind] = c.post("/v1/answer", json={"context": context, "questions": ["Who?", "Where?"],

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..config import INFERENCE_BATCH_SIZE
 from ..data.squad import load_squad, select
 from ..errors import DataError, EncoderlabError
 from ..metrics.overlap import METRIC_KEYS, NO_SYNONYMS, NO_WORDNET, parse_metric_names
@@ -182,7 +183,8 @@ def check_counts(top_k: int, examples: int) -> None:
 def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | Path | None = None,
                    part: str | None = None, limit: int | None = None, questions: str | Path | None = None,
                    top_k: int = 3, examples: int = 3, max_seq_length: int | None = None,
-                   doc_stride: int | None = None, batch_size: int = 64, metrics=None) -> dict[str, Any]:
+                   doc_stride: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE,
+                   metrics=None) -> dict[str, Any]:
     """Predict the same questions with two QA models and compare them (see the module docstring).
 
     Windows: each model's own recorded ones unless `max_seq_length` / `doc_stride` are given. `metrics`:

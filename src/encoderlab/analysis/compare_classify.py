@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..config import INFERENCE_BATCH_SIZE
 from ..errors import DataError, EncoderlabError
 
 __all__ = ["CLASSIFY_COLUMNS", "compare_classifiers", "classifier_comparison_markdown", "read_texts_file"]
@@ -68,7 +69,8 @@ def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | Non
 def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: str | None = None,
                         text_pair_column: str | None = None, label_column: str | None = None,
                         limit: int | None = None, texts: str | Path | None = None, top_k: int = 2,
-                        examples: int = 3, batch_size: int = 64, max_seq_length: int | None = None) -> dict[str, Any]:
+                        examples: int = 3, batch_size: int = INFERENCE_BATCH_SIZE,
+                        max_seq_length: int | None = None) -> dict[str, Any]:
     """Label the same texts with two classifiers and compare them (see the module docstring)."""
     from ..data.text import encode_labels, limit_dataset, load_text_dataset
     from ..metrics.classification import classification_metrics

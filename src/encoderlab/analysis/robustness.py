@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..config import INFERENCE_BATCH_SIZE
 from ..data.noise import check_noise_options, measure_wer, noise_qa
 from ..data.squad import QADataset, load_squad, select
 from ..errors import EncoderlabError
@@ -106,7 +107,7 @@ def noise_name(wer: float) -> str:
 
 def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str | Path | None = None,
                part: str | None = None, limit: int | None = None, max_seq_length: int | None = None,
-               doc_stride: int | None = None, batch_size: int = 64, noise: Sequence[float] = (),
+               doc_stride: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE, noise: Sequence[float] = (),
                noise_seed: int = 0) -> dict[str, Any]:
     """Evaluate `model` on each (name, data spec) of `versions` and each synthetic `noise` level; the first is the reference."""
     if not versions:

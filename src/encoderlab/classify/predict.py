@@ -14,9 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..config import INFERENCE_BATCH_SIZE
 from ..data.io import check_text
 from ..errors import EncoderlabError
-from ..training import DynamicPadCollator, predict_in_order
+from ..training import DynamicPadCollator, predict_in_order, resolve_precision
 from ..modelinfo import model_info
 from .features import ClassifyFeatures, classify_features, make_features
 from .labels import label_result, softmax
@@ -31,7 +32,7 @@ class ClassifyPredictions:
 
 
 def predict_features(model, tokenizer, features: ClassifyFeatures, *, labels: Sequence[int] | None = None,
-                     batch_size: int = 64, precision: str = "fp32", device=None, accelerator=None,
+                     batch_size: int = INFERENCE_BATCH_SIZE, precision: str = "auto", device=None, accelerator=None,
                      show_progress: bool = True) -> ClassifyPredictions:
     """Logits, probabilities and predicted classes for tokenized `features` (loss too when `labels`)."""
     num_labels = int(model.config.num_labels)
@@ -66,11 +67,14 @@ class TextClassifier:
 
     `model`: a run directory, RUN/model, a model directory, a spec (builtin:…, a Hub name) or a loaded
     ``PreTrainedModel`` (then pass its `tokenizer`). `max_seq_length` and `truncation` default to what
-    the model was trained with (recorded in its config), else 128 tokens and ``head``.
+    the model was trained with (recorded in its config), else 128 tokens and ``head``. `precision`: ``auto``
+    runs bf16 autocast where the CPU or GPU is fast at it, else fp32; or ``fp32`` / ``bf16``.
     """
 
     def __init__(self, model: str | Any = "builtin:minilm-l6", tokenizer: Any = None, *, device: str | None = None,
-                 batch_size: int = 32, max_seq_length: int | None = None, truncation: str | None = None):
+                 batch_size: int = INFERENCE_BATCH_SIZE, max_seq_length: int | None = None,
+                 truncation: str | None = None, precision: str = "auto"):
+        resolve_precision(precision)        # a bad value fails before the model loads
         if isinstance(model, (str, Path)):
             from ..models import load_model
 
@@ -81,6 +85,7 @@ class TextClassifier:
         self.model, self.tokenizer = model, tokenizer
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)
         if batch_size < 1:
             raise EncoderlabError(f"batch_size must be at least 1, not {batch_size}")
         self.batch_size = batch_size
@@ -105,7 +110,7 @@ class TextClassifier:
         check_pairs(texts, text_pairs, self.pair_column)
         feats = make_features(texts, self.tokenizer, self.feature_cfg, pairs=text_pairs)
         return predict_features(self.model, self.tokenizer, feats, batch_size=self.batch_size,
-                                device=self.device, show_progress=show_progress)
+                                precision=self.precision, device=self.device, show_progress=show_progress)
 
     def __call__(self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None, top_k: int = 1):
         single = isinstance(texts, str)

@@ -43,6 +43,12 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show the full trace
         os.environ["ENCODERLAB_DEBUG"] = "1"
 
 
+def precision_option(what: str = "Inference precision"):
+    """The --precision option of the commands that predict (the training commands take theirs from the config)."""
+    return typer.Option("auto", "--precision", help=f"{what}: auto (bf16 autocast on CPUs with AVX-512 BF16 "
+                        "or AMX and on GPUs, about 2x the features/s of fp32 there; else fp32), fp32 or bf16.")
+
+
 def fail(message: str) -> None:
     """Print one error line and exit non-zero (used for bad CLI combinations)."""
     raise EncoderlabError(message)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from . import app, fail
+from . import app, fail, precision_option
 
 HELP = ("Type a question and press Enter. Commands: ':context TEXT' sets a new context, ':file PATH' reads one "
         "from a file, ':show' prints the context, ':quit' (or Ctrl-D) leaves.")
@@ -22,6 +22,7 @@ def ask_cmd(
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="Answers per question."),
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length; longer contexts are split into overlapping windows \\[as the model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
+    precision: str = precision_option(),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object per question."),
 ) -> None:
     """Answer questions about a context with the top-k answers and their confidence.
@@ -37,7 +38,7 @@ def ask_cmd(
         context = read_text(context_file)
     if question and not (context and context.strip()):
         fail("empty context: give --context TEXT or --context-file FILE")
-    qa = QuestionAnswerer(model, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    qa = QuestionAnswerer(model, max_seq_length=max_seq_length, doc_stride=doc_stride, precision=precision)
     note = untrained_note(model, qa.info)
     if note:
         typer.echo(f"note: {note}", err=True)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from . import app, fail
+from ..config import INFERENCE_BATCH_SIZE
+from . import app, fail, precision_option
 
 predict_app = typer.Typer(no_args_is_help=True, help="Predict with a fine-tuned model (classify).")
 app.add_typer(predict_app, name="predict")
@@ -24,7 +25,8 @@ def predict_classify_cmd(
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="Column with the second text of pairs."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with gold labels, to score the predictions \\[found by name, optional]."),
     top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="Labels shown per text, best first."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Texts per forward pass."),
+    batch_size: int = typer.Option(INFERENCE_BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."),
+    precision: str = precision_option(),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N texts of --file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object per text."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the predictions to this JSON Lines file."),
@@ -41,7 +43,7 @@ def predict_classify_cmd(
         fail("nothing to classify: give texts as arguments or --file FILE")
     if text_pairs and file is not None:
         fail("--pair is for texts given as arguments; with --file name the column with --text-pair-column")
-    clf = TextClassifier(model, batch_size=batch_size)
+    clf = TextClassifier(model, batch_size=batch_size, precision=precision)
     if file is not None:
         rows, metrics = predict_dataset(clf, str(file), text_column=text_column, text_pair_column=text_pair_column,
                                         label_column=label_column, top_k=top_k, limit=limit)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..config import INFERENCE_BATCH_SIZE
 from . import app, fail
 
 
@@ -44,7 +45,7 @@ def compare_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+    batch_size: int = typer.Option(INFERENCE_BATCH_SIZE, "--batch-size", help="Prediction batch size."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="QA: also text-overlap metrics side by side, a comma list of bleu, rouge, meteor (docs/metrics.md)."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Classification: a file of texts, one a line: show both models' top-k labels side by side."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Classification: the text column of --data [auto: sentence, text, ...]."),
@@ -112,7 +113,7 @@ def robustness_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Prediction batch size."),
+    batch_size: int = typer.Option(INFERENCE_BATCH_SIZE, "--batch-size", help="Prediction batch size."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Also synthetic versions of the reference at these word error rates, e.g. 0.1,0.22,0.44 (encoderlab data noise, in memory)."),
     noise_seed: int = typer.Option(0, "--noise-seed", help="Seed of the synthetic versions."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of F1 and EM against WER (synthetic versions as a line, --data versions as stars)."),

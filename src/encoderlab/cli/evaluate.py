@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from . import app, fail
+from ..config import INFERENCE_BATCH_SIZE
+from . import app, fail, precision_option
 
 
 def warn_no_synonyms(metrics: dict) -> None:
@@ -32,7 +33,8 @@ def evaluate_cmd(
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="With --model: window length \\[as the model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="With --model: context tokens shared by windows \\[as trained, else 128]."),
     max_query_length: Optional[int] = typer.Option(None, "--max-query-length", help="With --model: question tokens kept \\[as trained, else 64]."),
-    batch_size: int = typer.Option(64, "--batch-size", help="With --model: evaluation batch size."),
+    batch_size: int = typer.Option(INFERENCE_BATCH_SIZE, "--batch-size", help="With --model: evaluation batch size."),
+    precision: str = precision_option("With --model: inference precision"),
     metrics_opt: Optional[str] = typer.Option(None, "--metrics", help="Also text-overlap metrics, a comma list of bleu, rouge, meteor (keys bleu, rouge1, rouge2, rougeL, meteor; docs/metrics.md)."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object (official key names)."),
 ) -> None:
@@ -51,7 +53,7 @@ def evaluate_cmd(
         metrics, preds, notes = evaluate_model(model, data, split_file=split_file, part=part, limit=limit,
                                                max_seq_length=max_seq_length, doc_stride=doc_stride,
                                                max_query_length=max_query_length, batch_size=batch_size,
-                                               metrics=metrics_opt)
+                                               precision=precision, metrics=metrics_opt)
         for note in notes:
             typer.echo(f"note: {note}", err=True)
         if output:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from . import app, fail
+from . import app, fail, precision_option
 
 export_app = typer.Typer(no_args_is_help=True, help="Export a fine-tuned model (onnx).")
 app.add_typer(export_app, name="export")
@@ -21,7 +21,7 @@ def serve_cmd(
     port: int = typer.Option(8000, "--port", min=0, max=65535),
     backend: str = typer.Option("torch", "--backend", help="torch (PyTorch) or onnx (ONNX Runtime on CPU; "
                                                            "needs `encoderlab export onnx RUN` first)."),
-    precision: str = typer.Option("fp32", "--precision", help="torch backend: fp32 or bf16 (autocast)."),
+    precision: str = precision_option("torch backend precision"),
     int8: bool = typer.Option(False, "--int8", help="onnx backend: serve the int8-quantized model.int8.onnx "
                                                     "(`encoderlab export onnx RUN --int8`); faster, approximate."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for inference (default: all cores)."),
@@ -46,6 +46,8 @@ def serve_cmd(
 
     if backend not in ("torch", "onnx"):
         fail(f"--backend must be torch or onnx, not '{backend}'")
+    if backend == "onnx" and precision != "auto":
+        fail("--precision is for the torch backend; the onnx backend runs fp32, or int8 with --int8")
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, request_timeout_s=timeout,
                              max_body_bytes=max_body_bytes, max_context_chars=max_context_chars,
                              max_questions=max_questions, max_top_k=max_top_k, max_texts=max_texts)

@@ -6,6 +6,7 @@ import math
 import warnings
 from pathlib import Path
 
+from ..config import INFERENCE_BATCH_SIZE
 from ..data.squad import load_squad, select
 from ..errors import DataError, EncoderlabError
 from ..metrics.overlap import overlap_scores, parse_metric_names, wordnet
@@ -57,14 +58,16 @@ def evaluate_predictions(data: str, predictions: Path, na_probs: Path | None = N
 
 def evaluate_model(model: str, data: str, *, split_file: Path | None = None, part: str | None = None,
                    limit: int | None = None, max_seq_length: int | None = None, doc_stride: int | None = None,
-                   max_query_length: int | None = None, batch_size: int = 64,
-                   metrics=None) -> tuple[dict, dict, list[str]]:
+                   max_query_length: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE,
+                   precision: str = "auto", metrics=None) -> tuple[dict, dict, list[str]]:
     """A QA model on `data` (one :func:`~encoderlab.qa.predict.predict_dataset` run); windows as the model was
     trained unless given; `metrics`: text-overlap metrics to add. Returns (metrics, predictions, notes): a base
     encoder's fresh head is noted."""
+    from ..training import resolve_precision
     from .predict import load_qa_model, predict_dataset, untrained_note
 
     metrics = parse_metric_names(metrics)
+    precision = resolve_precision(precision)     # a bad value fails before the data and the model load
     for name, value, low in (("--batch-size", batch_size, 1), ("--max-seq-length", max_seq_length, 16),
                              ("--doc-stride", doc_stride, 0), ("--max-query-length", max_query_length, 1)):
         if value is not None and value < low:       # None: as the model was trained
@@ -73,7 +76,8 @@ def evaluate_model(model: str, data: str, *, split_file: Path | None = None, par
     resolved, info = load_qa_model(model)
     notes = [n for n in [untrained_note(model, info)] if n]
     out = predict_dataset(resolved.model, resolved.tokenizer, ds, max_seq_length=max_seq_length,
-                          doc_stride=doc_stride, max_query_length=max_query_length, batch_size=batch_size)
+                          doc_stride=doc_stride, max_query_length=max_query_length, batch_size=batch_size,
+                          precision=precision)
     # The predictions already apply the model's null threshold; the null odds only add best_* figures.
     return _score(ds.gold(), out.predictions, out.null_odds, float("inf"), metrics), out.predictions, notes
 

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import INFERENCE_BATCH_SIZE
 from ..data.io import check_text
 from ..data.squad import QADataset, QAExample
 from ..errors import EncoderlabError, ModelError
 from ..modelinfo import ModelInfo, model_info
-from ..training import DynamicPadCollator, predict_in_order
+from ..training import DynamicPadCollator, predict_in_order, resolve_precision
 from .features import QAFeatureConfig, QAFeatures, make_features
 from .postprocessing import ExamplePrediction, postprocess_qa
 
@@ -70,8 +71,8 @@ def candidate_dict(c) -> dict[str, Any]:
 
 def predict_examples(model, tokenizer, examples: list[QAExample], *, feature_cfg: QAFeatureConfig = QAFeatureConfig(),
                      features: QAFeatures | None = None, n_best_size: int = 20, max_answer_length: int = 30,
-                     with_null: bool = False, null_threshold: float = 0.0, batch_size: int = 64,
-                     precision: str = "fp32", device=None, accelerator=None, with_loss: bool = False,
+                     with_null: bool = False, null_threshold: float = 0.0, batch_size: int = INFERENCE_BATCH_SIZE,
+                     precision: str = "auto", device=None, accelerator=None, with_loss: bool = False,
                      show_progress: bool = True) -> QAPredictionSet:
     start = time.time()
     if features is None:
@@ -143,8 +144,8 @@ def inference_info(model, **overrides) -> ModelInfo:
 def predict_dataset(model, tokenizer, ds: QADataset, *, max_seq_length: int | None = None,
                     doc_stride: int | None = None, max_query_length: int | None = None,
                     n_best_size: int | None = None, max_answer_length: int | None = None,
-                    null_threshold: float | None = None, batch_size: int = 64,
-                    show_progress: bool = True) -> QAPredictionSet:
+                    null_threshold: float | None = None, batch_size: int = INFERENCE_BATCH_SIZE,
+                    precision: str = "auto", show_progress: bool = True) -> QAPredictionSet:
     """A QA model over every question of `ds`, with the model's recorded settings unless overridden.
 
     "No answer" competes when the data or the model is SQuAD v2.0; the predictions apply the null
@@ -156,7 +157,7 @@ def predict_dataset(model, tokenizer, ds: QADataset, *, max_seq_length: int | No
     return predict_examples(model, tokenizer, ds.examples, feature_cfg=info.qa_features(),
                             n_best_size=info.n_best_size, max_answer_length=info.max_answer_length,
                             with_null=ds.version == "2.0" or info.with_null, null_threshold=info.null_threshold,
-                            batch_size=batch_size, show_progress=show_progress)
+                            batch_size=batch_size, precision=precision, show_progress=show_progress)
 
 
 def no_answer_probability(pred: ExamplePrediction) -> float | None:
@@ -174,14 +175,16 @@ class QuestionAnswerer:
     Contexts longer than one window are split into overlapping windows and the candidates of all
     windows are merged. For models fine-tuned on SQuAD v2.0 (recorded in the model's config) the
     "no answer" option competes too: it appears as ``{'answer': '', ...}`` and every result carries
-    ``no_answer_score``.
+    ``no_answer_score``. `precision`: ``auto`` runs bf16 autocast where the CPU or GPU is fast at it
+    (:func:`encoderlab.training.resolve_precision`), else fp32; or ``fp32`` / ``bf16``.
     """
 
     def __init__(self, model: str | Any = "builtin:minilm-l6", tokenizer: Any = None, *, device: str | None = None,
                  max_seq_length: int | None = None, doc_stride: int | None = None,
                  max_query_length: int | None = None,
                  max_answer_length: int | None = None, handle_impossible_answer: bool | None = None,
-                 null_threshold: float | None = None):
+                 null_threshold: float | None = None, precision: str = "auto"):
+        resolve_precision(precision)        # a bad value fails before the model loads
         if isinstance(model, str):
             from ..models import load_model
 
@@ -192,6 +195,7 @@ class QuestionAnswerer:
         self.model, self.tokenizer = model, tokenizer
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)
         # windows, answer length and null threshold: as given, else as the model was trained (ModelInfo)
         self.info = inference_info(model, max_seq_length=max_seq_length, doc_stride=doc_stride,
                                    max_query_length=max_query_length, max_answer_length=max_answer_length,
@@ -225,7 +229,7 @@ class QuestionAnswerer:
         out = predict_examples(self.model, self.tokenizer, examples, feature_cfg=self.feature_cfg,
                                n_best_size=max(self.info.n_best_size, top_k), max_answer_length=self.max_answer_length,
                                with_null=self.with_null, null_threshold=self.null_threshold,
-                               batch_size=32, show_progress=False)
+                               batch_size=INFERENCE_BATCH_SIZE, precision=self.precision, show_progress=False)
         results = []
         for p in out.details:
             null_prob = no_answer_probability(p) or 0.0

@@ -83,7 +83,7 @@ class TorchBackend(ModelBackend):
 
     kind = "torch"
 
-    def __init__(self, name: str, model_dir: str | Path, *, device: str = "cpu", precision: str = "fp32",
+    def __init__(self, name: str, model_dir: str | Path, *, device: str = "cpu", precision: str = "auto",
                  threads: int | None = None):
         import torch
         from transformers import AutoConfig
@@ -91,8 +91,11 @@ class TorchBackend(ModelBackend):
         from ..models import load_model
 
         path = Path(model_dir)
-        if precision not in ("fp32", "bf16"):
-            raise EncoderlabError(f"precision must be fp32 or bf16, not '{precision}'")
+        if precision not in ("auto", "fp32", "bf16"):
+            raise EncoderlabError(f"precision must be auto, fp32 or bf16, not '{precision}'")
+        from ..training import resolve_precision
+
+        precision = "bf16" if resolve_precision(precision, device) == "bf16" else "fp32"   # auto: bf16 where fast
         config = AutoConfig.from_pretrained(str(path))
         resolved = load_model(str(path), model_task(config))
         self.model = resolved.model.to(device).eval()
@@ -177,7 +180,7 @@ def resolve_served_models(specs: list[str]) -> list[ServedModel]:
     return out
 
 
-def load_backend(name: str, source: str | Path, backend: str = "torch", *, precision: str = "fp32",
+def load_backend(name: str, source: str | Path, backend: str = "torch", *, precision: str = "auto",
                  threads: int | None = None, int8: bool = False) -> ModelBackend:
     """A backend for a run directory, a model directory or (onnx) an exported ONNX directory.
 
