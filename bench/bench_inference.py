@@ -10,6 +10,12 @@ of SQuAD v1.1 dev (the bundled sample when the shared data is absent), predicted
 autocast, at each batch size; rounds interleave every configuration and measure the 2048 x 2048 matmul peak
 first; medians. Useful FLOPs per non-pad token: 2 x non-embedding parameters + 4 x layers x hidden x mean
 length. The default inference batch, `config.INFERENCE_BATCH_SIZE`, is chosen from this table.
+
+    python bench/bench_inference.py --quality-model RUN/model
+
+instead scores a fine-tuned QA model on the validation carve-out of the `train` half (10 % of its articles,
+as `train qa --validation-fraction 0.1` holds out; never the `test` half) in fp32 and in bf16 autocast, in
+`INFERENCE_BATCH_SIZE` batches: EM/F1, seconds (best of 2) and how many answers differ.
 Appends a section to docs/benchmarks.md unless --no-docs.
 """
 from __future__ import annotations
@@ -30,8 +36,11 @@ def main(argv=None) -> int:
     ap.add_argument("--features", type=int, default=512)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch-sizes", default="16,32,64")
+    ap.add_argument("--quality-model", help="A fine-tuned QA model: compare fp32 and bf16 answers instead.")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
+    if args.quality_model:
+        return quality(args)
 
     import torch
     import transformers
@@ -98,6 +107,45 @@ def main(argv=None) -> int:
     print(body)
     if not args.no_docs:
         append_section("QA inference throughput by precision and batch size", body)
+    return 0
+
+
+def quality(args) -> int:
+    from encoderlab.config import INFERENCE_BATCH_SIZE
+    from encoderlab.data.squad import carve_validation, load_squad, select
+    from encoderlab.qa.evaluate import score_predictions
+    from encoderlab.qa.predict import load_qa_model, predict_dataset
+
+    half = select(load_squad(SQUAD_DEV), split_file=SQUAD_SPLIT, part="train")
+    _, validation = carve_validation(half, 0.1, 42)
+    resolved, _ = load_qa_model(args.quality_model)
+    seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    results = {}
+    for _ in range(2):
+        for p in seconds:
+            t = time.perf_counter()
+            results[p] = predict_dataset(resolved.model, resolved.tokenizer, validation, precision=p,
+                                         show_progress=False).predictions
+            seconds[p].append(time.perf_counter() - t)
+    rows = []
+    for p, preds in results.items():
+        m = score_predictions(validation.gold(), preds)
+        rows.append(f"| {p} | {m['exact']:.2f} | {m['f1']:.2f} | {min(seconds[p]):.1f} |")
+    differ = sum(results["fp32"][k] != results["bf16"][k] for k in results["fp32"])
+    body = f"""
+- model `{args.quality_model}`; the validation carve-out of the SQuAD v1.1 dev `train` half ({len(validation)}
+  questions, `carve_validation(train half, 0.1, seed 42)`); `predict_dataset` in batches of {INFERENCE_BATCH_SIZE},
+  the model's own windows; seconds: best of 2 (tokenization, forward passes and postprocessing)
+
+| precision | EM | F1 | seconds |
+|---|---:|---:|---:|
+""" + "\n".join(rows) + f"""
+
+{differ} of {len(validation)} answers differ; bf16 takes {min(seconds["bf16"]) / min(seconds["fp32"]):.2f}x the
+seconds of fp32."""
+    print(body)
+    if not args.no_docs:
+        append_section("QA inference: fp32 vs bf16 answers of one fine-tuned model", body)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Serving throughput: requests/s and p50/p99 latency of POST /v1/answer at 1, 8 and 32 concurrent
-clients, for the torch, onnx (fp32) and onnx int8 backends, with dynamic batching and with max_batch_size=1.
+clients, for the torch backend in fp32 (and in bf16, what `--precision auto` runs, on CPUs fast at it), onnx (fp32)
+and onnx int8, with dynamic batching and with max_batch_size=1.
 
     python bench/bench_serve.py [--model builtin:minilm-l6] [--requests 256] [--quick] [--no-docs]
 
@@ -29,7 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, append_section  # noqa: E402
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")   # onnx-int8: `serve --backend onnx --int8` (dynamic int8 quantization)
+# torch: `serve --precision fp32` (the yardstick of the onnx rows); torch-bf16: `--precision bf16`, what `serve`'s
+# default `--precision auto` runs on a CPU with fast bf16 (a row only there); onnx-int8: `serve --backend onnx --int8`
+# (dynamic int8 quantization)
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
+SERVE_FLAGS = {"torch": ["--backend", "torch", "--precision", "fp32"],
+               "torch-bf16": ["--backend", "torch", "--precision", "bf16"],
+               "onnx": ["--backend", "onnx"], "onnx-int8": ["--backend", "onnx", "--int8"]}
 
 
 def squad_paragraph() -> tuple[str, list[str]]:
@@ -64,9 +71,8 @@ class Server:
     def __init__(self, model_dir: Path, backend: str, max_batch_size: int, max_wait_ms: float):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        int8 = backend == "onnx-int8"
         self.cmd = [sys.executable, "-m", "encoderlab", "serve", f"bench={model_dir}", "--port", str(self.port),
-                    "--backend", "onnx" if int8 else backend, *(["--int8"] if int8 else []), "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms),
+                    *SERVE_FLAGS[backend], "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms),
                     "--log-level", "warning", "--timeout", "300"]
 
     def __enter__(self):
@@ -139,11 +145,14 @@ def main(argv=None) -> int:
 
     transformers.logging.set_verbosity_error()
     context, questions = squad_paragraph()
+    from encoderlab.training import cpu_has_fast_bf16
+
+    backends = [b for b in BACKENDS if b != "torch-bf16" or cpu_has_fast_bf16()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_model(args.model, Path(tmp))
-        configs = [(b, args.max_batch_size, c) for b in BACKENDS for c in levels]
-        configs += [(b, 1, max(levels)) for b in BACKENDS]    # batching off, at the highest concurrency
+        configs = [(b, args.max_batch_size, c) for b in backends for c in levels]
+        configs += [(b, 1, max(levels)) for b in backends]    # batching off, at the highest concurrency
         for backend, mbs, clients in configs:
             with Server(model_dir, backend, mbs, args.max_wait_ms) as server:
                 r = asyncio.run(load(server.url, clients, args.requests, context, questions))
@@ -157,10 +166,10 @@ def main(argv=None) -> int:
 
     top = max(levels)
     gains = []
-    for b in ("onnx", "onnx-int8"):
+    for b in backends[1:]:
         g = {c: rps(b, args.max_batch_size, c) / rps("torch", args.max_batch_size, c) for c in levels}
-        gains.append(f"{b} / torch throughput: " + ", ".join(f"{c} clients {x:.2f}x" for c, x in g.items()))
-    batch_gain = {b: rps(b, args.max_batch_size, top) / rps(b, 1, top) for b in BACKENDS}
+        gains.append(f"{b} / torch fp32 throughput: " + ", ".join(f"{c} clients {x:.2f}x" for c, x in g.items()))
+    batch_gain = {b: rps(b, args.max_batch_size, top) / rps(b, 1, top) for b in backends}
     summary = ("; ".join(gains) + f" (target >= 1.5x); batching (max_batch_size {args.max_batch_size}) vs 1 at {top} clients: "
                + ", ".join(f"{b} {g:.2f}x" for b, g in batch_gain.items()) + " (target >= 2x)")
     print(summary)

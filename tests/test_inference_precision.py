@@ -70,6 +70,10 @@ def test_evaluate_model_at_fp32_and_auto(monkeypatch, capsys, tiny_qa_run, tmp_p
 @pytest.mark.parametrize("args", [
     ["ask", "--model", "scratch:bert-tiny", "--context", "Paris is in France.", "-q", "Where?", "--precision", "fp8"],
     ["evaluate", "--data", "builtin:squad-sample", "--model", "scratch:bert-tiny", "--precision", "half"],
+    ["compare", "scratch:bert-tiny", "scratch:bert-tiny", "--data", "builtin:squad-sample", "--precision", "int4"],
+    ["robustness", "scratch:bert-tiny", "--data", "a=builtin:squad-sample", "--data", "b=builtin:squad-sample",
+     "--precision", "fp64"],
+    ["predict", "classify", "scratch:bert-tiny", "a text", "--precision", "bfloat"],
 ])
 @pytest.mark.timeout(120)
 def test_bad_precision_is_one_line(capsys, args):
@@ -126,3 +130,29 @@ def test_the_shared_loop_resolves_auto(monkeypatch, tiny_qa_run):
     for fast, expected in ((True, "bf16"), (False, "fp32")):
         monkeypatch.setattr(training, "cpu_has_fast_bf16", lambda fast=fast: fast)
         np.testing.assert_array_equal(scores(), explicit[expected])
+
+
+@pytest.mark.timeout(120)
+def test_compare_and_robustness_predict_at_the_precision_asked(monkeypatch, capsys, tiny_qa_run):
+    import encoderlab.analysis.compare as compare
+    import encoderlab.analysis.robustness as robustness
+
+    asked = []
+    real = compare.predict_dataset
+
+    def spy(*args, precision="auto", **kwargs):
+        asked.append(precision)
+        return real(*args, precision=precision, **kwargs)
+
+    monkeypatch.setattr(compare, "predict_dataset", spy)
+    monkeypatch.setattr(robustness, "predict_dataset", spy)
+    model = tiny_qa_run[0] / "model"
+    for precision in ("fp32", "bf16"):
+        code, _, err = run_cli(capsys, "compare", model, model, "--data", "builtin:squad-sample", "--part", "test",
+                               "--limit", "8", "--json", "--precision", precision)
+        assert code == 0, err
+        code, _, err = run_cli(capsys, "robustness", model, "--data", "a=builtin:squad-sample",
+                               "--data", "b=builtin:squad-sample", "--part", "test", "--limit", "8", "--json",
+                               "--precision", precision)
+        assert code == 0, err
+    assert asked == ["fp32"] * 4 + ["bf16"] * 4

@@ -38,6 +38,7 @@ from ..metrics.overlap import METRIC_KEYS, NO_SYNONYMS, NO_WORDNET, parse_metric
 from ..metrics.squad import GoldSet, normalize_answer
 from ..qa.evaluate import score_predictions
 from ..qa.predict import load_qa_model, predict_dataset, untrained_note
+from ..training import resolve_precision
 
 __all__ = ["AskedQuestion", "compare_models", "comparison_markdown", "model_label", "read_questions_file", "score",
            "subset_gold", "TABLE_COLUMNS"]
@@ -184,7 +185,7 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
                    part: str | None = None, limit: int | None = None, questions: str | Path | None = None,
                    top_k: int = 3, examples: int = 3, max_seq_length: int | None = None,
                    doc_stride: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE,
-                   metrics=None) -> dict[str, Any]:
+                   precision: str = "auto", metrics=None) -> dict[str, Any]:
     """Predict the same questions with two QA models and compare them (see the module docstring).
 
     Windows: each model's own recorded ones unless `max_seq_length` / `doc_stride` are given. `metrics`:
@@ -192,6 +193,7 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
     """
     check_counts(top_k, examples)
     metrics = parse_metric_names(metrics)
+    resolve_precision(precision)                        # a bad value fails before anything loads
     ds = select(load_squad(data), split_file=split_file, part=part, limit=limit)
     asked = read_questions_file(questions) if questions is not None else []
     specs = [model_a, model_b]
@@ -202,7 +204,8 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
     gold = ds.gold()
 
     predictions = [predict_dataset(m.model, m.tokenizer, ds, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                                   batch_size=batch_size, show_progress=sys.stderr.isatty()).predictions
+                                   batch_size=batch_size, precision=precision,
+                                   show_progress=sys.stderr.isatty()).predictions
                    for m in models]
     rows = [{"label": label, "spec": spec, **metric_row(score(gold, p, metrics))}
             for label, spec, p in zip(labels, specs, predictions)]
@@ -236,7 +239,8 @@ def compare_models(model_a: str, model_b: str, data: str, *, split_file: str | P
 
         answers = []
         for m in models:
-            qa = QuestionAnswerer(m.model, m.tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride)
+            qa = QuestionAnswerer(m.model, m.tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                  precision=precision)
             answers.append(qa.answer_many([a.question for a in asked], [a.context for a in asked], top_k))
         result["top_k"] = top_k
         result["asked"] = [{"question": a.question, "context": a.source, "answers": [answers[0][i], answers[1][i]]}

@@ -42,7 +42,7 @@ def read_texts_file(path: str | Path) -> list[str]:
     return texts
 
 
-def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | None):
+def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | None, precision: str = "auto"):
     """A TextClassifier per spec; a base encoder takes the other (fine-tuned) model's labels on a fresh head."""
     from ..classify.predict import TextClassifier
     from ..modelinfo import model_info
@@ -57,12 +57,12 @@ def _classifiers(specs: list[str], *, batch_size: int, max_seq_length: int | Non
             labels = ref.labels
             r = load_model(spec, "classify", num_labels=len(labels), id2label=dict(enumerate(labels)),
                            label2id={name: i for i, name in enumerate(labels)})
-            out.append(TextClassifier(r.model, r.tokenizer, batch_size=batch_size,
+            out.append(TextClassifier(r.model, r.tokenizer, batch_size=batch_size, precision=precision,
                                       max_seq_length=max_seq_length or ref.max_seq_length, truncation=ref.truncation))
             notes.append(f"{spec} has no trained classification head: it got a fresh, seeded one with the labels "
                          f"{', '.join(labels)}, so its labels are arbitrary")
         else:
-            out.append(TextClassifier(spec, batch_size=batch_size, max_seq_length=max_seq_length))
+            out.append(TextClassifier(spec, batch_size=batch_size, max_seq_length=max_seq_length, precision=precision))
     return out, notes
 
 
@@ -70,7 +70,7 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
                         text_pair_column: str | None = None, label_column: str | None = None,
                         limit: int | None = None, texts: str | Path | None = None, top_k: int = 2,
                         examples: int = 3, batch_size: int = INFERENCE_BATCH_SIZE,
-                        max_seq_length: int | None = None) -> dict[str, Any]:
+                        max_seq_length: int | None = None, precision: str = "auto") -> dict[str, Any]:
     """Label the same texts with two classifiers and compare them (see the module docstring)."""
     from ..data.text import encode_labels, limit_dataset, load_text_dataset
     from ..metrics.classification import classification_metrics
@@ -84,7 +84,7 @@ def compare_classifiers(model_a: str, model_b: str, data: str, *, text_column: s
     ds = limit_dataset(ds, limit, stratify=False)          # the first N rows, as for QA
     asked = read_texts_file(texts) if texts is not None else []
     specs = [model_a, model_b]
-    classifiers, notes = _classifiers(specs, batch_size=batch_size, max_seq_length=max_seq_length)
+    classifiers, notes = _classifiers(specs, batch_size=batch_size, max_seq_length=max_seq_length, precision=precision)
     names = unique_labels(specs)
     n = len(ds)
 

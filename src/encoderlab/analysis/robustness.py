@@ -41,6 +41,7 @@ from ..data.noise import check_noise_options, measure_wer, noise_qa
 from ..data.squad import QADataset, load_squad, select
 from ..errors import EncoderlabError
 from ..qa.predict import load_qa_model, predict_dataset, untrained_note
+from ..training import resolve_precision
 from .compare import fmt_metric, md_table, metric_row, model_label, score, subset_gold
 
 __all__ = ["QUESTION_TYPES", "context_wer", "parse_version", "question_type", "robustness", "robustness_markdown",
@@ -108,10 +109,11 @@ def noise_name(wer: float) -> str:
 def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str | Path | None = None,
                part: str | None = None, limit: int | None = None, max_seq_length: int | None = None,
                doc_stride: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE, noise: Sequence[float] = (),
-               noise_seed: int = 0) -> dict[str, Any]:
+               noise_seed: int = 0, precision: str = "auto") -> dict[str, Any]:
     """Evaluate `model` on each (name, data spec) of `versions` and each synthetic `noise` level; the first is the reference."""
     if not versions:
         raise EncoderlabError("robustness needs a reference data set: --data NAME=FILE")
+    resolve_precision(precision)                        # a bad value fails before anything loads
     for w in noise:
         check_noise_options(w, option="--noise")
     names = [n for n, _ in versions] + [noise_name(w) for w in noise]
@@ -138,7 +140,7 @@ def robustness(model: str, versions: list[tuple[str, str]], *, split_file: str |
 
     golds = [ds.gold() for ds in datasets]
     predictions = [predict_dataset(resolved.model, resolved.tokenizer, ds, max_seq_length=max_seq_length,
-                                   doc_stride=doc_stride, batch_size=batch_size,
+                                   doc_stride=doc_stride, batch_size=batch_size, precision=precision,
                                    show_progress=sys.stderr.isatty()).predictions for ds in datasets]
 
     common_metrics = [score(subset_gold(g, common), p) for g, p in zip(golds, predictions)]

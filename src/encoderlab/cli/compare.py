@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..config import INFERENCE_BATCH_SIZE
-from . import app, fail
+from . import app, fail, precision_option
 
 
 def _emit(result: dict, markdown: Optional[Path], json_out: bool, to_markdown, show) -> None:
@@ -46,6 +46,7 @@ def compare_cmd(
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     batch_size: int = typer.Option(INFERENCE_BATCH_SIZE, "--batch-size", help="Prediction batch size."),
+    precision: str = precision_option(),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="QA: also text-overlap metrics side by side, a comma list of bleu, rouge, meteor (docs/metrics.md)."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="Classification: a file of texts, one a line: show both models' top-k labels side by side."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Classification: the text column of --data [auto: sentence, text, ...]."),
@@ -67,7 +68,8 @@ def compare_cmd(
     result = comparison.compare(model_a, model_b, data, split_file=split_file, part=part, limit=limit,
                                 questions=questions, texts=texts, top_k=top_k, examples=examples,
                                 max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size,
-                                metrics=metrics, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
+                                precision=precision, metrics=metrics, text_column=text_column,
+                                text_pair_column=text_pair_column, label_column=label_column)
     _emit(result, markdown, json_out, comparison.markdown, lambda r, console: _show_view(comparison.view(r), console))
 
 
@@ -114,6 +116,7 @@ def robustness_cmd(
     max_seq_length: Optional[int] = typer.Option(None, "--max-seq-length", help="Window length \\[as each model was trained, else 384]."),
     doc_stride: Optional[int] = typer.Option(None, "--doc-stride", help="Context tokens shared by consecutive windows \\[as trained, else 128]."),
     batch_size: int = typer.Option(INFERENCE_BATCH_SIZE, "--batch-size", help="Prediction batch size."),
+    precision: str = precision_option(),
     noise: Optional[str] = typer.Option(None, "--noise", help="Also synthetic versions of the reference at these word error rates, e.g. 0.1,0.22,0.44 (encoderlab data noise, in memory)."),
     noise_seed: int = typer.Option(0, "--noise-seed", help="Seed of the synthetic versions."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of F1 and EM against WER (synthetic versions as a line, --data versions as stars)."),
@@ -138,7 +141,7 @@ def robustness_cmd(
         check_histogram_path(plot, "--plot")
     result = robustness(model, versions, split_file=split_file, part=part, limit=limit,
                         max_seq_length=max_seq_length, doc_stride=doc_stride, batch_size=batch_size,
-                        noise=levels, noise_seed=noise_seed)
+                        noise=levels, noise_seed=noise_seed, precision=precision)
     if plot is not None:
         from ..analysis.robustness import write_wer_plot
 
