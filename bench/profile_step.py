@@ -64,16 +64,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="builtin:minilm-l6")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--eval-batch-size", type=int, default=64)
+    ap.add_argument("--eval-batch-size", type=int, default=None, help="Features of the profiled inference batch "
+                    "(default: config.INFERENCE_BATCH_SIZE, what evaluation and `ask` use).")
     ap.add_argument("--max-seq-length", type=int, default=384)
     ap.add_argument("--warmup", type=int, default=2, help="Untimed training steps before the profiled one.")
     ap.add_argument("--dropout", type=float, default=None, help="Every dropout layer at this probability "
-                    "(`--dropout` of train; default: the model's own).")
+                    "(`--dropout` of train; default: the model's own, with its recipe's attention dropout, as "
+                    "`train qa` trains it).")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     import torch
 
+    from encoderlab.config import INFERENCE_BATCH_SIZE
     from encoderlab.data.squad import load_squad
     from encoderlab.models import load_model
     from encoderlab.qa.features import QAFeatureConfig, make_features
@@ -82,8 +85,15 @@ def main(argv=None) -> int:
     precision = resolve_precision("auto")
     resolved = load_model(args.model, "qa", seed=0)
     model, tok = resolved.model, resolved.tokenizer
+    from encoderlab.qa.config import QATrainConfig
+
+    recipe_attention = QATrainConfig.MODEL_DEFAULTS.get(args.model, {}).get("attention_dropout")
     if args.dropout is not None:
         set_dropout(model, args.dropout)
+    elif recipe_attention is not None:
+        set_dropout(model, None, attention=recipe_attention)
+    if args.eval_batch_size is None:
+        args.eval_batch_size = INFERENCE_BATCH_SIZE
     data = load_squad("builtin:squad-sample")
     feats = make_features(data.examples, tok, QAFeatureConfig(args.max_seq_length, min(128, args.max_seq_length // 3)))
     cols = feats.model_inputs(with_labels=True)
@@ -139,7 +149,9 @@ def main(argv=None) -> int:
     lines.append(f"| **total** | **{train_total * 1e3:,.0f} ms** | | **{infer_total * 1e3:,.0f} ms** | |")
     fp32, bf16 = matmul_gflops("float32"), matmul_gflops("bfloat16")
     table = "\n".join(lines)
-    dropout_text = "the model's own" if args.dropout is None else f"{args.dropout:g} (--dropout)"
+    dropout_text = (f"{args.dropout:g} (--dropout)" if args.dropout is not None else
+                    f"the model's own, attention dropout {recipe_attention:g} (its recipe's)"
+                    if recipe_attention is not None else "the model's own")
     body = (f"{args.model} ({resolved.num_parameters / 1e6:.1f} M parameters), QA windows of {args.max_seq_length} "
             f"tokens, precision {precision}, dropout {dropout_text}, {adamw_kind('cpu')} AdamW, "
             f"{torch.get_num_threads()} threads.\n\n{table}\n\n"
