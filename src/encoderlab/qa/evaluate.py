@@ -67,7 +67,7 @@ def evaluate_model(model: str, data: str, *, split_file: Path | None = None, par
     from .predict import load_qa_model, predict_dataset, untrained_note
 
     metrics = parse_metric_names(metrics)
-    precision = resolve_precision(precision)     # a bad value fails before the data and the model load
+    resolve_precision(precision)     # a bad value fails before the data and the model load
     for name, value, low in (("--batch-size", batch_size, 1), ("--max-seq-length", max_seq_length, 16),
                              ("--doc-stride", doc_stride, 0), ("--max-query-length", max_query_length, 1)):
         if value is not None and value < low:       # None: as the model was trained

@@ -109,13 +109,11 @@ class TorchBackend(ModelBackend):
     def _run(self, batch):
         import torch
 
-        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
-        with torch.inference_mode():
-            if self.precision == "bf16":
-                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
-                    out = self.model(**inputs)
-            else:
-                out = self.model(**inputs)
+        from ..training import forward_batches
+
+        # the one evaluation loop (inference mode, autocast at self.precision), over this one batch
+        (_, out), = forward_batches(self.model, [{k: torch.from_numpy(v) for k, v in batch.items()}],
+                                    device=self.device, precision=self.precision, show_progress=False)
         return {n: out[n].float().cpu().numpy() for n in self.output_names}
 
     def describe(self) -> dict:
