@@ -10,7 +10,9 @@ best of `--repeats` interleaved rounds after a warm-up; for each precision the C
 bf16 where the CPU has AVX-512 BF16 / AMX) and for the model's own dropout and dropout 0. Then weighs the
 per-length times by the lengths of the training features of the recipe (the train half of SQuAD v1.1 dev,
 384-token windows, stride 128; length-grouped batches are about as long as their features) to estimate
-a training step over the whole mix with each kernel, and with the faster kernel chosen for each length.
+a training step over the whole mix with each kernel, with the faster kernel chosen for each length, and with
+the kernel encoderlab's training step picks (`training.training_attention_kernel`). The same for the
+evaluation loop's forward pass (eval mode, batch INFERENCE_BATCH_SIZE), which keeps PyTorch's default.
 Prints a table and appends it to docs/performance.md (machine, commit, command) unless `--no-docs`.
 """
 from __future__ import annotations
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
     from encoderlab.data.squad import load_squad, select
     from encoderlab.models import load_model
     from encoderlab.qa.features import QAFeatureConfig, make_features
-    from encoderlab.training import cpu_has_fast_bf16, set_dropout
+    from encoderlab.config import INFERENCE_BATCH_SIZE
+    from encoderlab.training import cpu_has_fast_bf16, set_dropout, training_attention_kernel
 
     transformers.logging.set_verbosity_error()
     lengths = sorted(int(x) for x in args.lengths.split(",") if x.strip())
@@ -66,6 +69,46 @@ def main(argv=None) -> int:
         model.zero_grad(set_to_none=True)
         return time.perf_counter() - t0
 
+    def forward_seconds(kernel: str, batch: dict, dtype) -> float:
+        t0 = time.perf_counter()
+        with torch.inference_mode(), sdpa_kernel([SDPBackend.MATH]) if kernel == "math" else nullcontext():
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                model(**batch)
+        return time.perf_counter() - t0
+
+    def make_batch(b: int, length: int, labels: bool) -> dict:
+        gen = torch.Generator().manual_seed(length)
+        ids = torch.randint(1000, tok.vocab_size - 1, (b, length), generator=gen)
+        mask = torch.ones(b, length, dtype=torch.long)
+        mask[: b // 2, length - length // 8:] = 0          # padded rows, as in a dynamically padded batch
+        batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        if labels:
+            batch.update(start_positions=torch.full((b,), 1), end_positions=torch.full((b,), 2))
+        return batch
+
+    def best_of(timer, batch: dict, dtype) -> dict[str, float]:
+        best = dict.fromkeys(KERNELS, float("inf"))
+        for i in range(args.repeats + 1):                   # round 0 warms up
+            for kernel in KERNELS:
+                t = timer(kernel, batch, dtype)
+                if i:
+                    best[kernel] = min(best[kernel], t)
+        return best
+
+    def mix_row(label: str, times: dict[str, list[float]], math_at=None) -> str:
+        """A batch over the recipe's length mix: per-length times interpolated at each feature's length; with
+        `math_at(length) -> bool` (encoderlab's rule) a column for the kernel it picks."""
+        at = {k: np.interp(feature_lengths, lengths, times[k]) for k in KERNELS}
+        mix = {k: float(np.mean(at[k])) for k in KERNELS}
+        mix["faster per length"] = float(np.mean(np.minimum(*at.values())))
+        columns = (*KERNELS, "faster per length")
+        if math_at is not None:
+            picks = np.array([math_at(int(n)) for n in feature_lengths])
+            mix["encoderlab"] = float(np.mean(np.where(picks, at["math"], at["default"])))
+            columns += ("encoderlab",)
+        return f"| {label} | " + " | ".join(f"{mix[k] * 1e3:,.0f} ms ({mix['default'] / mix[k]:.2f}x)"
+                                            for k in columns) + " |"
+
     model.train()
     b = args.batch_size
     precisions = {"fp32": None, **({"bf16": torch.bfloat16} if cpu_has_fast_bf16() else {})}
@@ -76,38 +119,42 @@ def main(argv=None) -> int:
             set_dropout(model, dropout)
             times = {k: [] for k in KERNELS}
             for length in lengths:
-                gen = torch.Generator().manual_seed(length)
-                ids = torch.randint(1000, tok.vocab_size - 1, (b, length), generator=gen)
-                mask = torch.ones(b, length, dtype=torch.long)
-                mask[: b // 2, length - length // 8:] = 0          # padded rows, as in a dynamically padded batch
-                batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
-                         "start_positions": torch.full((b,), 1), "end_positions": torch.full((b,), 2)}
-                best = dict.fromkeys(KERNELS, float("inf"))
-                for i in range(args.repeats + 1):                   # round 0 warms up
-                    for kernel in KERNELS:
-                        t = step_seconds(kernel, batch, dtype)
-                        if i:
-                            best[kernel] = min(best[kernel], t)
+                best = best_of(step_seconds, make_batch(b, length, True), dtype)
                 for kernel in KERNELS:
                     times[kernel].append(best[kernel])
                 lines.append(f"| {pname} | {dropout:g} | {length} | {best['default'] * 1e3:,.0f} ms | "
                              f"{best['math'] * 1e3:,.0f} ms | {best['default'] / best['math']:.2f}x |")
                 print(lines[-1], flush=True)
-            # a step over the training mix: per-length times interpolated at each feature's length
-            mix = {k: float(np.mean(np.interp(feature_lengths, lengths, times[k]))) for k in KERNELS}
-            per_length = np.minimum(*(np.interp(feature_lengths, lengths, times[k]) for k in KERNELS))
-            mix["faster per length"] = float(np.mean(per_length))
-            summary.append(f"| {pname} | {dropout:g} | " + " | ".join(
-                f"{mix[k] * 1e3:,.0f} ms ({mix['default'] / mix[k]:.2f}x)" for k in (*KERNELS, "faster per length"))
-                + " |")
+            summary.append(mix_row(f"{pname} | {dropout:g}", times, lambda n, p=pname, d=dropout: not isinstance(
+                training_attention_kernel(n, p, "cpu", d), nullcontext)))
+    # inference: the evaluation loop's forward pass (eval mode, no dropout) at its batch size
+    model.eval()
+    infer = ["| precision | batch length | default | math | default / math |", "|---|---:|---:|---:|---:|"]
+    infer_summary = []
+    for pname, dtype in precisions.items():
+        times = {k: [] for k in KERNELS}
+        for length in lengths:
+            best = best_of(forward_seconds, make_batch(INFERENCE_BATCH_SIZE, length, False), dtype)
+            for kernel in KERNELS:
+                times[kernel].append(best[kernel])
+            infer.append(f"| {pname} | {length} | {best['default'] * 1e3:,.0f} ms | {best['math'] * 1e3:,.0f} ms | "
+                         f"{best['default'] / best['math']:.2f}x |")
+            print(infer[-1], flush=True)
+        infer_summary.append(mix_row(pname, times))
     crossover = ", ".join(f"{p:g} % <= {int(np.percentile(feature_lengths, p))}" for p in (25, 50, 75, 90))
     body = (f"{args.model}, batch {b}, one forward + backward of the QA model per padded batch length (best of "
             f"{args.repeats} interleaved rounds), {torch.get_num_threads()} threads; dropout {own:g} is the "
             f"model's own.\n\n" + "\n".join(lines) +
             f"\n\nA training step over the recipe's length mix ({len(feature_lengths):,} train-half features; "
             f"lengths: {crossover} tokens), times interpolated per feature length (speed against default in "
-            f"brackets):\n\n| precision | dropout | default | math | faster kernel per length |\n"
-            f"|---|---:|---:|---:|---:|\n" + "\n".join(summary) + "\n")
+            f"brackets; encoderlab: the kernel `training.training_attention_kernel` picks for each length):\n\n"
+            f"| precision | dropout | default | math | faster kernel per length | encoderlab |\n"
+            f"|---|---:|---:|---:|---:|---:|\n" + "\n".join(summary) + "\n\n"
+            f"Inference: one forward pass of a batch of {INFERENCE_BATCH_SIZE} (the evaluation loop's batch size; "
+            f"eval mode, inference mode):\n\n" + "\n".join(infer) +
+            f"\n\nAn inference batch over the same length mix (encoderlab's evaluation loop keeps the default):\n\n"
+            f"| precision | default | math | faster kernel per length |\n|---|---:|---:|---:|\n"
+            + "\n".join(infer_summary) + "\n")
     print(body)
     if not args.no_docs:
         append_section("Attention kernel of the training steps: default (fused) vs math", body,

@@ -16,7 +16,7 @@ import math
 import re
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -59,6 +59,40 @@ def resolve_precision(precision: str, device=None) -> str:
     if precision == "fp16" and not cuda:
         raise EncoderlabError("fp16 needs a CUDA GPU; use --precision bf16 or fp32 on CPU")
     return precision
+
+
+# Below this padded batch length a bf16 training step on a CPU runs attention faster with the math kernel than
+# with PyTorch's fused flash kernel when attention dropout is off (with it the two measured even or math slower):
+# under 192 query rows the fused kernel works in blocks of 32 rows (64 from 192: PyTorch's own split), and its
+# backward is slow there. Forward + backward 1.19-1.42x faster up to 160 tokens, 0.71-0.88x at 384; a training
+# step over the recipe's length mix 1.10x (bench/bench_attention_kernel.py on AMD Zen 4 and Zen 5,
+# docs/performance.md). Inference is not helped: the fused forward alone is the faster one at every length.
+MATH_ATTENTION_BELOW = 192
+
+
+def attention_dropout(model) -> float:
+    """The largest attention-probability dropout of `model` (`attention_dropout_layers`; the probability it
+    has in training mode), 0 when it has none."""
+    return max((layer.p for layer in attention_dropout_layers(model)), default=0.0)
+
+
+def attention_dropout_layers(model) -> list:
+    """The dropout layers of `model`'s attention probabilities: those held by modules whose class name ends in
+    ``Attention`` (BertSelfAttention, DistilBERT's MultiHeadSelfAttention…; the BERT-family attention modules
+    read their ``dropout.p``)."""
+    return [child for module in model.modules() if type(module).__name__.endswith("Attention")
+            for child in module.children() if isinstance(child, torch.nn.Dropout)]
+
+
+def training_attention_kernel(length: int, precision: str, device_type: str = "cpu", dropout: float = 0.0):
+    """The context a training step's forward pass over a batch padded to `length` tokens runs in (its backward
+    follows the kernels the forward took): the math attention kernel for bf16 on a CPU without attention
+    `dropout` below MATH_ATTENTION_BELOW tokens, else PyTorch's own choice."""
+    if precision == "bf16" and device_type == "cpu" and not dropout and length < MATH_ATTENTION_BELOW:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([SDPBackend.MATH])
+    return nullcontext()
 
 
 _ADAMW_KINDS = ("fused", "foreach", "for-loop")
@@ -115,8 +149,7 @@ def set_dropout(model, p: float | None, *, attention: float | None = None) -> in
     DistilBERT's ``attention_dropout``…; those also named ``*attention*`` take `attention`) follow, so a saved
     model says what it was trained with. One mechanism for every architecture; returns the number of dropout
     layers changed."""
-    attention_layers = {id(child) for module in model.modules() if type(module).__name__.endswith("Attention")
-                        for child in module.children() if isinstance(child, torch.nn.Dropout)}
+    attention_layers = {id(layer) for layer in attention_dropout_layers(model)}
     changed = 0
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -366,6 +399,7 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         resume_state: dict = {}
         steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
         window = None            # (correct, total) of the training batches since the last log (train_accuracy)
+        attention_dropout = None  # the model's attention dropout (training_attention_kernel's rule)
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -395,6 +429,16 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
                 raise
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            ids = inputs.get("input_ids")
+            if not model.training or ids is None:
+                return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.attention_dropout is None:           # fixed while it trains (--attention-dropout)
+                self.attention_dropout = attention_dropout(model)
+            with training_attention_kernel(ids.shape[-1], "bf16" if self.args.bf16 else "fp32",
+                                           self.args.device.type, self.attention_dropout):
+                return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+        def _compute_loss(self, model, inputs, return_outputs, num_items_in_batch):
             if train_accuracy is None or not model.training:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
