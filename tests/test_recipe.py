@@ -73,7 +73,7 @@ def test_help_shows_the_recipe_value_next_to_the_default(capsys, monkeypatch):
 @pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep-lr.yaml", "sweep-batch.yaml", "sweep-averaging.yaml",
                                         "sweep-dropout.yaml", "sweep-dropout-30m.yaml",
                                         "sweep-attention-dropout-30m.yaml", "sweep-lr-30m.yaml",
-                                        "sweep-epochs-30m.yaml"])
+                                        "sweep-epochs-30m.yaml", "sweep-batch-30m.yaml"])
 def test_the_recipe_sweep_files_are_valid_and_never_score_the_test_half(sweep_file):
     from encoderlab.sweep.config import load_sweep
     from encoderlab.sweep.runner import check_params_fit, load_base_config
