@@ -141,5 +141,5 @@ def test_the_math_kernel_is_at_least_as_accurate_in_bf16():
         errors[backend] = ((out.double() - ref_out).abs().mean().item(),
                            ((inputs[0].grad.double() - ref_grad).abs().mean() / ref_grad.abs().mean()).item())
     (math_out, math_grad), (flash_out, flash_grad) = errors[SDPBackend.MATH], errors[SDPBackend.FLASH_ATTENTION]
-    assert math_out <= flash_out * 1.05 and math_out < 1e-2
+    assert math_out <= flash_out * 1.25 and math_out < 1e-2
     assert math_grad < flash_grad and math_grad < 5e-3

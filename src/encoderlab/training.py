@@ -65,7 +65,7 @@ def resolve_precision(precision: str, device=None) -> str:
 # with PyTorch's fused flash kernel when attention dropout is off (with it the two measured even or math slower):
 # under 192 query rows the fused kernel works in blocks of 32 rows (64 from 192: PyTorch's own split), and its
 # backward is slow there. Forward + backward 1.19-1.42x faster up to 160 tokens, 0.71-0.88x at 384; a training
-# step over the recipe's length mix 1.10x (bench/bench_attention_kernel.py on AMD Zen 4 and Zen 5,
+# step over the recipe's length mix 1.09-1.10x (bench/bench_attention_kernel.py on AMD Zen 4 and Zen 5; not measured on Intel AMX;
 # docs/performance.md). Inference is not helped: the fused forward alone is the faster one at every length.
 MATH_ATTENTION_BELOW = 192
 
@@ -399,7 +399,7 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         resume_state: dict = {}
         steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
         window = None            # (correct, total) of the training batches since the last log (train_accuracy)
-        attention_dropout = None  # the model's attention dropout (training_attention_kernel's rule)
+        attention_p = None       # the model's attention dropout (training_attention_kernel's rule)
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -430,12 +430,13 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ids = inputs.get("input_ids")
-            if not model.training or ids is None:
+            compiled = getattr(self.accelerator.unwrap_model(model), "_compiled_call_impl", None) is not None    # its kernels are the compiler's
+            if not model.training or ids is None or compiled:
                 return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            if self.attention_dropout is None:           # fixed while it trains (--attention-dropout)
-                self.attention_dropout = attention_dropout(model)
+            if self.attention_p is None:                 # fixed while it trains (--attention-dropout)
+                self.attention_p = attention_dropout(model)
             with training_attention_kernel(ids.shape[-1], "bf16" if self.args.bf16 else "fp32",
-                                           self.args.device.type, self.attention_dropout):
+                                           self.args.device.type, self.attention_p):
                 return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         def _compute_loss(self, model, inputs, return_outputs, num_items_in_batch):
