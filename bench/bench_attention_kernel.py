@@ -95,6 +95,18 @@ def main(argv=None) -> int:
                     best[kernel] = min(best[kernel], t)
         return best
 
+    def time_lengths(timer, batch_size: int, labels: bool, dtype, label: str, table: list[str]):
+        """Both kernels' best times at each padded length (a table row per length); {kernel: [seconds]}."""
+        times = {k: [] for k in KERNELS}
+        for length in lengths:
+            best = best_of(timer, make_batch(batch_size, length, labels), dtype)
+            for kernel in KERNELS:
+                times[kernel].append(best[kernel])
+            table.append(f"| {label} | {length} | {best['default'] * 1e3:,.0f} ms | {best['math'] * 1e3:,.0f} ms | "
+                         f"{best['default'] / best['math']:.2f}x |")
+            print(table[-1], flush=True)
+        return times
+
     def mix_row(label: str, times: dict[str, list[float]], math_at=None) -> str:
         """A batch over the recipe's length mix: per-length times interpolated at each feature's length; with
         `math_at(length) -> bool` (encoderlab's rule) a column for the kernel it picks."""
@@ -117,14 +129,7 @@ def main(argv=None) -> int:
     for pname, dtype in precisions.items():
         for dropout in (own, 0.0):
             set_dropout(model, dropout)
-            times = {k: [] for k in KERNELS}
-            for length in lengths:
-                best = best_of(step_seconds, make_batch(b, length, True), dtype)
-                for kernel in KERNELS:
-                    times[kernel].append(best[kernel])
-                lines.append(f"| {pname} | {dropout:g} | {length} | {best['default'] * 1e3:,.0f} ms | "
-                             f"{best['math'] * 1e3:,.0f} ms | {best['default'] / best['math']:.2f}x |")
-                print(lines[-1], flush=True)
+            times = time_lengths(step_seconds, b, True, dtype, f"{pname} | {dropout:g}", lines)
             summary.append(mix_row(f"{pname} | {dropout:g}", times, lambda n, p=pname, d=dropout: not isinstance(
                 training_attention_kernel(n, p, "cpu", d), nullcontext)))
     # inference: the evaluation loop's forward pass (eval mode, no dropout) at its batch size
@@ -132,14 +137,7 @@ def main(argv=None) -> int:
     infer = ["| precision | batch length | default | math | default / math |", "|---|---:|---:|---:|---:|"]
     infer_summary = []
     for pname, dtype in precisions.items():
-        times = {k: [] for k in KERNELS}
-        for length in lengths:
-            best = best_of(forward_seconds, make_batch(INFERENCE_BATCH_SIZE, length, False), dtype)
-            for kernel in KERNELS:
-                times[kernel].append(best[kernel])
-            infer.append(f"| {pname} | {length} | {best['default'] * 1e3:,.0f} ms | {best['math'] * 1e3:,.0f} ms | "
-                         f"{best['default'] / best['math']:.2f}x |")
-            print(infer[-1], flush=True)
+        times = time_lengths(forward_seconds, INFERENCE_BATCH_SIZE, False, dtype, pname, infer)
         infer_summary.append(mix_row(pname, times))
     crossover = ", ".join(f"{p:g} % <= {int(np.percentile(feature_lengths, p))}" for p in (25, 50, 75, 90))
     body = (f"{args.model}, batch {b}, one forward + backward of the QA model per padded batch length (best of "

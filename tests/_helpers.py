@@ -143,3 +143,15 @@ def argmax_labels(model_dir, texts, pairs=None) -> list[tuple[str, float]]:
         top = probs.topk(2)
         out.append((model.config.id2label[int(top.indices[0])], float(top.values[0] - top.values[1])))
     return out
+
+
+def tiny_qa_model(model_type: str = "bert"):
+    """A 2-layer, 32-wide QA model of `model_type` ("bert" or "distilbert") from a config, seeded (seconds on CPU)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    sizes = (dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64) if model_type == "distilbert" else
+             dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
+    config = AutoConfig.for_model(model_type, vocab_size=100, max_position_embeddings=64, **sizes)
+    torch.manual_seed(0)
+    return AutoModelForQuestionAnswering.from_config(config)

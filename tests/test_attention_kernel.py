@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _helpers import tiny_qa_model
 from torch.profiler import ProfilerActivity, profile
 
 from encoderlab.training import MATH_ATTENTION_BELOW, attention_dropout, set_dropout, training_attention_kernel
@@ -37,12 +38,8 @@ def test_the_rule(length, precision, device, dropout, math_only):
 def test_the_math_kernel_trains_the_same_model():
     """Under the rule's context the step runs the math kernel (the default one otherwise) and computes the same
     loss and gradients, to bf16's rounding."""
-    from transformers import AutoConfig, AutoModelForQuestionAnswering
-
-    config = AutoConfig.for_model("bert", vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, max_position_embeddings=64, attn_implementation="sdpa")
-    torch.manual_seed(0)
-    model = AutoModelForQuestionAnswering.from_config(config)
+    model = tiny_qa_model("bert")
+    assert model.config._attn_implementation == "sdpa"
     set_dropout(model, 0.0)
     model.train()
     ids = torch.randint(5, 100, (4, 48), generator=torch.Generator().manual_seed(1))

@@ -9,18 +9,9 @@ import pytest
 import torch
 import yaml
 from _helpers import assert_one_line_error, run_cli
+from _helpers import tiny_qa_model as tiny
 
 from encoderlab.training import set_dropout
-
-
-def tiny(model_type: str):
-    from transformers import AutoConfig, AutoModelForQuestionAnswering
-
-    sizes = (dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64) if model_type == "distilbert" else
-             dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
-    config = AutoConfig.for_model(model_type, vocab_size=100, max_position_embeddings=64, **sizes)
-    torch.manual_seed(0)
-    return AutoModelForQuestionAnswering.from_config(config)
 
 
 def train_mode_logits(model, ids):

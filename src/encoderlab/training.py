@@ -399,7 +399,6 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
         resume_state: dict = {}
         steps_before_budget = 0  # the steps --epochs / --max-steps gave, when a time budget changed them
         window = None            # (correct, total) of the training batches since the last log (train_accuracy)
-        attention_p = None       # the model's attention dropout (training_attention_kernel's rule)
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -433,10 +432,8 @@ def make_trainer(*, model, tokenizer, cfg: TrainConfig, run: RunDir, train_datas
             compiled = getattr(self.accelerator.unwrap_model(model), "_compiled_call_impl", None) is not None    # its kernels are the compiler's
             if not model.training or ids is None or compiled:
                 return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            if self.attention_p is None:                 # fixed while it trains (--attention-dropout)
-                self.attention_p = attention_dropout(model)
             with training_attention_kernel(ids.shape[-1], "bf16" if self.args.bf16 else "fp32",
-                                           self.args.device.type, self.attention_p):
+                                           self.args.device.type, attention_dropout(model)):
                 return self._compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         def _compute_loss(self, model, inputs, return_outputs, num_items_in_batch):
